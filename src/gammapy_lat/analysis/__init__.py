@@ -1,0 +1,1 @@
+"""High-level analysis runner driven by YAML configuration files."""

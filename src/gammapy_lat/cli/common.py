@@ -1,0 +1,29 @@
+"""Options and helpers shared by the subcommands."""
+import functools
+
+import click
+
+from ..errors import GammapyLATError
+
+__all__ = ["handle_errors", "clobber_option", "outfile_option"]
+
+
+def handle_errors(func):
+    """Turn gammapy-lat errors into a one-line ``Error: ...`` message and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (GammapyLATError, FileNotFoundError, FileExistsError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+clobber_option = click.option(
+    "--clobber/--no-clobber", default=False, show_default=True, help="Overwrite an existing output file."
+)
+outfile_option = click.option(
+    "-o", "--outfile", required=True, type=click.Path(dir_okay=False), help="Output FITS file."
+)

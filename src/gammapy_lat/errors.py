@@ -1,0 +1,66 @@
+"""Exceptions raised by gammapy-lat.
+
+Every error names the file, key or column concerned and the cause, so that a user can act on it
+without reading the traceback.
+"""
+
+__all__ = [
+    "GammapyLATError",
+    "LATFileError",
+    "LATDataError",
+    "SelectionError",
+    "FilterExpressionError",
+    "CALDBError",
+    "LivetimeCubeError",
+    "ConfigError",
+]
+
+
+class GammapyLATError(Exception):
+    """Base class of all gammapy-lat errors."""
+
+
+class LATFileError(GammapyLATError, OSError):
+    """A file is missing, unreadable or lacks a required extension or column."""
+
+
+class LATDataError(GammapyLATError, ValueError):
+    """Data content is inconsistent (time coverage, ordering, NaN values, ...)."""
+
+
+class SelectionError(LATDataError):
+    """A selection is invalid or selects nothing."""
+
+
+class FilterExpressionError(GammapyLATError, ValueError):
+    """A gtmktime-style filter expression cannot be parsed or evaluated.
+
+    Parameters
+    ----------
+    message : str
+        Description of the problem.
+    expression : str, optional
+        The full expression.
+    position : int, optional
+        Character offset of the offending token in ``expression``.
+    """
+
+    def __init__(self, message, expression=None, position=None):
+        self.expression = expression
+        self.position = position
+        text = message
+        if expression is not None and position is not None:
+            text = f"{message}\n  {expression}\n  {' ' * position}^"
+        super().__init__(text)
+
+
+class CALDBError(GammapyLATError, LookupError):
+    """An IRF or event type is not available in the CALDB."""
+
+
+class LivetimeCubeError(GammapyLATError, ValueError):
+    """Livetime cubes are incompatible or cannot be computed from the given input."""
+
+
+class ConfigError(GammapyLATError, ValueError):
+    """An analysis configuration is invalid."""

@@ -1,0 +1,1 @@
+"""LAT instrument response: CALDB access, IRF evaluation and response maps."""

@@ -1,0 +1,1 @@
+"""Livetime cubes: livetime per sky pixel and inclination angle (gtltcube, gtltsum)."""

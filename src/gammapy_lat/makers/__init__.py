@@ -1,0 +1,1 @@
+"""Gammapy Makers for LAT observations."""

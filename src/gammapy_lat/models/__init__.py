@@ -1,0 +1,1 @@
+"""Source models: Fermi XML, catalog ROI models, diffuse backgrounds."""

@@ -1,0 +1,1 @@
+"""Simulation of LAT spacecraft (FT2) and event (FT1) files."""
