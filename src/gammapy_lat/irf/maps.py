@@ -1,0 +1,320 @@
+"""Response maps from a livetime cube: exposure (gtexpcube2), PSF (gtpsf) and energy dispersion (gtdrm).
+
+The response at a sky position is the IRF averaged over the inclination angles the position was
+seen at. With the livetime cube :math:`t_i(p)` (and the livetime-fraction weighted cube
+:math:`t^w_i(p)`) of HEALPix pixel p in cos θ bin i, the exposure of event type k is
+
+.. math::
+
+    \\epsilon_k(E, p) = \\sum_i A_k(E, c_i) \\left[f_1(E)\\, t_i(p) + f_2(E)\\, t^w_i(p)\\right]
+
+with :math:`c_i` the bin centre in the binning variable (as the Fermitools' ``CosineBinner``) and
+:math:`f_1, f_2` the efficiency factors. The IRFs are evaluated once on the (E, cos θ) grid, and
+the sky enters only through the few HEALPix pixels a geometry touches: the sums are matrix
+products over the unique pixels, the results are then gathered to the map pixels. PSF and
+energy dispersion are the per-(E, θ, type) IRFs averaged with the weights of the exposure sum
+(as gtpsf and gtdrm do).
+"""
+import logging
+
+import numpy as np
+import astropy.units as u
+from astropy.coordinates import SkyCoord
+from gammapy.irf import EDispKernelMap, PSFMap
+from gammapy.maps import Map, MapAxis
+
+from ..errors import GammapyLATError
+
+__all__ = [
+    "make_exposure_map",
+    "make_psf_map",
+    "make_edisp_kernel_map",
+    "exposure_weights",
+    "RAD_AXIS_DEFAULT",
+]
+
+log = logging.getLogger(__name__)
+
+#: Default separation axis of PSF maps: 0 to 30 deg, fine near 0 (LAT PSF from ~0.05 deg at
+#: 100 GeV to several degrees at 100 MeV).
+RAD_AXIS_DEFAULT = MapAxis.from_nodes(
+    np.concatenate([[0.0], np.geomspace(1e-3, 30.0, 300)]), unit="deg", name="rad", interp="lin"
+)
+
+
+def _energy_axis(geom, name):
+    try:
+        return geom.axes[name]
+    except (KeyError, ValueError):
+        raise GammapyLATError(
+            f"The geometry needs a {name!r} axis (found {[ax.name for ax in geom.axes]})"
+        ) from None
+
+
+def _pixel_lookup(ltcube, geom, interp):
+    """Unique livetime-cube pixels touched by the geometry and how map pixels combine them.
+
+    Returns
+    -------
+    centers : `~astropy.coordinates.SkyCoord`
+        Centres of the unique HEALPix pixels (cube frame).
+    index : `~numpy.ndarray`
+        ``(k, n_valid)`` indices into ``centers`` (k = 1 for nearest, 4 for bilinear).
+    weights : `~numpy.ndarray`
+        ``(k, n_valid)`` weights.
+    valid : `~numpy.ndarray`
+        Boolean mask over the flattened image (pixels with defined sky coordinates).
+    """
+    import healpy as hp
+
+    image = geom.to_image()
+    coord = image.get_coord()
+    lon = np.asarray(coord.lon, dtype=float).ravel()
+    lat = np.asarray(coord.lat, dtype=float).ravel()
+    valid = np.isfinite(lon) & np.isfinite(lat)
+    sky = SkyCoord(lon[valid], lat[valid], unit="deg", frame=image.frame)
+    sky = sky.transform_to(ltcube.frame)
+    lon_c = sky.spherical.lon.to_value("deg")
+    lat_c = sky.spherical.lat.to_value("deg")
+    if interp == "nearest":
+        pix = hp.ang2pix(ltcube.nside, lon_c, lat_c, nest=ltcube.nest, lonlat=True)[np.newaxis]
+        weights = np.ones(pix.shape)
+    elif interp == "bilinear":
+        pix, weights = hp.get_interp_weights(ltcube.nside, lon_c, lat_c, nest=ltcube.nest, lonlat=True)
+    else:
+        raise GammapyLATError(f"Unknown livetime interpolation {interp!r}; use 'nearest' or 'bilinear'")
+    unique, inverse = np.unique(pix, return_inverse=True)
+    inverse = inverse.reshape(pix.shape)
+    ulon, ulat = hp.pix2ang(ltcube.nside, unique, nest=ltcube.nest, lonlat=True)
+    centers = SkyCoord(ulon, ulat, unit="deg", frame=ltcube.frame)
+    return centers, inverse, weights, valid
+
+
+def _costheta_nodes(ltcube):
+    """cos θ at which the IRFs are evaluated for each livetime-cube bin (Fermitools convention)."""
+    return np.asarray(ltcube.costheta_center, dtype=float)
+
+
+def _aeff_grid(irfs, energy, costheta):
+    """Effective area per event type on the (E, cos θ) grid, shape (ntype, nE, ncth) in cm2."""
+    return np.stack(
+        [
+            comp.aeff.evaluate(energy[:, np.newaxis], costheta[np.newaxis, :]).to_value("cm2")
+            for comp in irfs
+        ]
+    )
+
+
+def _efficiency_factors(irfs, energy, efficiency):
+    if not efficiency or irfs.efficiency is None:
+        return np.ones(len(energy)), np.zeros(len(energy))
+    return irfs.efficiency.livetime_factors(energy)
+
+
+def exposure_weights(ltcube, irfs, energy, skycoord, efficiency=True):
+    """Exposure per event type and cos θ bin at sky positions: the weights of PSF/EDISP averages.
+
+    Parameters
+    ----------
+    ltcube : `~gammapy_lat.livetime.LivetimeCube`
+        Livetime cube.
+    irfs : `~gammapy_lat.irf.LATIRFs`
+        IRFs.
+    energy : `~astropy.units.Quantity`
+        True energies, 1D.
+    skycoord : `~astropy.coordinates.SkyCoord`
+        Positions, 1D.
+    efficiency : bool
+        Apply the livetime-fraction efficiency correction.
+
+    Returns
+    -------
+    weights : `~astropy.units.Quantity`
+        Shape ``(npos, ntype, nE, ncth)`` in cm2 s; their sum over the last two axes (type, θ) is
+        the exposure.
+    """
+    energy = u.Quantity(energy, "MeV").ravel()
+    cth = _costheta_nodes(ltcube)
+    aeff = _aeff_grid(irfs, energy, cth)
+    f1, f2 = _efficiency_factors(irfs, energy, efficiency)
+    live, wlive = ltcube.get_livetime(skycoord.reshape(-1), interp="nearest")
+    live = live.to_value("s")
+    wlive = wlive.to_value("s")
+    weights = (
+        live[:, np.newaxis, np.newaxis, :] * f1[np.newaxis, np.newaxis, :, np.newaxis]
+        + wlive[:, np.newaxis, np.newaxis, :] * f2[np.newaxis, np.newaxis, :, np.newaxis]
+    ) * aeff[np.newaxis]
+    return u.Quantity(weights, "cm2 s")
+
+
+def make_exposure_map(ltcube, irfs, geom, interp="nearest", efficiency=True, dtype=np.float32):
+    """Exposure map (gtexpcube2) for any Gammapy geometry.
+
+    Parameters
+    ----------
+    ltcube : `~gammapy_lat.livetime.LivetimeCube`
+        Livetime cube.
+    irfs : `~gammapy_lat.irf.LATIRFs`
+        IRFs of the selected event types; their exposures are summed.
+    geom : `~gammapy.maps.Geom`
+        WCS (any projection) or HEALPix geometry with an ``energy_true`` axis; the exposure is
+        evaluated at the axis centres (use an axis of nodes for gtexpcube2's planes at the bin
+        edges).
+    interp : {"nearest", "bilinear"}
+        Livetime look-up: the HEALPix pixel containing the map pixel centre (as gtexpcube2), or
+        bilinear interpolation between HEALPix pixel centres.
+    efficiency : bool
+        Apply the livetime-fraction efficiency correction (``EFFICIENCY_PARAMS``) as the
+        Fermitools do (the correction of the first selected event type for all of them).
+    dtype : numpy dtype
+        Data type of the map.
+
+    Returns
+    -------
+    exposure : `~gammapy.maps.Map`
+        Exposure in cm2 s; zero where the map pixel has no sky position (outside the projection).
+    """
+    axis = _energy_axis(geom, "energy_true")
+    energy = axis.center.to("MeV")
+    cth = _costheta_nodes(ltcube)
+    aeff = _aeff_grid(irfs, energy, cth).sum(axis=0)  # (nE, ncth)
+    f1, f2 = _efficiency_factors(irfs, energy, efficiency)
+
+    centers, index, weights, valid = _pixel_lookup(ltcube, geom, interp)
+    live, wlive = ltcube.get_livetime(centers, interp="nearest")
+    # (nunique, ncth) @ (ncth, nE) -> (nunique, nE)
+    expo_unique = live.to_value("s") @ (aeff * f1[:, np.newaxis]).T
+    if np.any(f2 != 0):
+        expo_unique += wlive.to_value("s") @ (aeff * f2[:, np.newaxis]).T
+    expo_unique = expo_unique.T.astype(dtype)  # (nE, nunique)
+
+    values = np.zeros((len(energy), valid.size), dtype=dtype)
+    gathered = expo_unique[:, index[0]] * weights[0].astype(dtype)
+    for k in range(1, index.shape[0]):
+        gathered += expo_unique[:, index[k]] * weights[k].astype(dtype)
+    values[:, valid] = gathered
+    shape = geom.data_shape
+    return Map.from_geom(geom, data=values.reshape(shape), unit="cm2 s", dtype=dtype)
+
+
+def _weighted_average(ltcube, irfs, geom, energy_true, efficiency, irf_values):
+    """Exposure-weighted average of per-(type, E, θ) IRF values for every map pixel.
+
+    ``irf_values`` has shape (ntype, nE, ncth, ...). Returns (average (npix_valid, nE, ...),
+    exposure (npix_valid, nE), valid mask).
+    """
+    centers, index, _, valid = _pixel_lookup(ltcube, geom, "nearest")
+    weights = exposure_weights(ltcube, irfs, energy_true, centers, efficiency=efficiency)
+    weights = weights.to_value("cm2 s")  # (nu, ntype, nE, ncth)
+    exposure = weights.sum(axis=(1, 3))  # (nu, nE)
+    extra = irf_values.shape[3:]
+    flat = irf_values.reshape(irf_values.shape[:3] + (-1,))
+    average = np.einsum("utei,teix->uex", weights, flat)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        average = np.where(exposure[..., np.newaxis] > 0, average / exposure[..., np.newaxis], 0.0)
+    average = average.reshape(average.shape[:2] + extra)
+    return average[index[0]], exposure[index[0]], valid
+
+
+def make_psf_map(ltcube, irfs, geom, efficiency=True):
+    """PSF map (gtpsf): the PSF averaged over inclination and event types with exposure weights.
+
+    Parameters
+    ----------
+    ltcube : `~gammapy_lat.livetime.LivetimeCube`
+        Livetime cube.
+    irfs : `~gammapy_lat.irf.LATIRFs`
+        IRFs (with PSF) of the selected event types.
+    geom : `~gammapy.maps.Geom`
+        Geometry (WCS, HEALPix or region) with an ``energy_true`` axis and optionally a ``rad``
+        axis (default `RAD_AXIS_DEFAULT`). PSF maps are usually coarse (e.g. 1-2 deg pixels).
+    efficiency : bool
+        Apply the efficiency correction to the weights (as gtpsf).
+
+    Returns
+    -------
+    psf_map : `~gammapy.irf.PSFMap`
+        PSF in sr-1 with its exposure map.
+    """
+    energy_axis = _energy_axis(geom, "energy_true")
+    if "rad" in geom.axes.names:
+        rad_axis = geom.axes["rad"]
+        geom = geom.to_image().to_cube([energy_axis])
+    else:
+        rad_axis = RAD_AXIS_DEFAULT
+    energy = energy_axis.center.to("MeV")
+    rad = rad_axis.center.to("rad")
+    cth = _costheta_nodes(ltcube)
+    values = []
+    for comp in irfs:
+        if comp.psf is None:
+            raise GammapyLATError(f"IRFs {irfs.irf_name} {comp.event_type} were loaded without PSF")
+        psf = comp.psf.evaluate(
+            energy[:, None, None], cth[None, :, None], rad[None, None, :]
+        ).to_value("sr-1")
+        values.append(psf)
+    values = np.stack(values)  # (ntype, nE, ncth, nrad)
+    average, exposure, valid = _weighted_average(ltcube, irfs, geom, energy, efficiency, values)
+
+    image = geom.to_image()
+    psf_geom = image.to_cube([rad_axis, energy_axis])
+    npix = valid.size
+    data = np.zeros((energy_axis.nbin, rad_axis.nbin, npix), dtype=np.float32)
+    data[:, :, valid] = np.transpose(average, (1, 2, 0))
+    psf_map = Map.from_geom(psf_geom, data=data.reshape(psf_geom.data_shape), unit="sr-1")
+    expo_geom = psf_geom.squash("rad")
+    edata = np.zeros((energy_axis.nbin, 1, npix), dtype=np.float32)
+    edata[:, 0, valid] = exposure.T
+    exposure_map = Map.from_geom(expo_geom, data=edata.reshape(expo_geom.data_shape), unit="cm2 s")
+    return PSFMap(psf_map=psf_map, exposure_map=exposure_map)
+
+
+def make_edisp_kernel_map(ltcube, irfs, geom, efficiency=True):
+    """Energy-dispersion kernel map (gtdrm): exposure-weighted over inclination and event types.
+
+    Parameters
+    ----------
+    ltcube : `~gammapy_lat.livetime.LivetimeCube`
+        Livetime cube.
+    irfs : `~gammapy_lat.irf.LATIRFs`
+        IRFs (with energy dispersion) of the selected event types.
+    geom : `~gammapy.maps.Geom`
+        Geometry with a reconstructed ``energy`` axis and an ``energy_true`` axis. Kernels vary
+        slowly on the sky: use coarse pixels.
+    efficiency : bool
+        Apply the efficiency correction to the weights.
+
+    Returns
+    -------
+    edisp : `~gammapy.irf.EDispKernelMap`
+        Probability of each reconstructed-energy bin for each true energy (axis centres), with
+        the exposure map.
+    """
+    energy_true_axis = _energy_axis(geom, "energy_true")
+    energy_axis = _energy_axis(geom, "energy")
+    energy_true = energy_true_axis.center.to("MeV")
+    edges = energy_axis.edges.to("MeV")
+    cth = _costheta_nodes(ltcube)
+    values = []
+    for comp in irfs:
+        if comp.edisp is None:
+            raise GammapyLATError(
+                f"IRFs {irfs.irf_name} {comp.event_type} were loaded without energy dispersion"
+            )
+        cdf = comp.edisp.cdf(energy_true[:, None, None], cth[None, :, None], edges[None, None, :])
+        values.append(np.diff(cdf, axis=-1))
+    values = np.stack(values)  # (ntype, nEt, ncth, nEr)
+    image = geom.to_image()
+    expo_geom = image.to_cube([energy_true_axis])
+    average, exposure, valid = _weighted_average(ltcube, irfs, expo_geom, energy_true, efficiency, values)
+
+    kernel_geom = image.to_cube([energy_axis, energy_true_axis])
+    npix = valid.size
+    data = np.zeros((energy_true_axis.nbin, energy_axis.nbin, npix), dtype=np.float32)
+    data[:, :, valid] = np.transpose(average, (1, 2, 0))
+    kernel = Map.from_geom(kernel_geom, data=data.reshape(kernel_geom.data_shape), unit="")
+    expo_geom = kernel_geom.squash("energy")
+    edata = np.zeros((energy_true_axis.nbin, 1, npix), dtype=np.float32)
+    edata[:, 0, valid] = exposure.T
+    exposure_map = Map.from_geom(expo_geom, data=edata.reshape(expo_geom.data_shape), unit="cm2 s")
+    return EDispKernelMap(edisp_kernel_map=kernel, exposure_map=exposure_map)
