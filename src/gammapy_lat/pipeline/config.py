@@ -1,0 +1,299 @@
+"""Configuration of the all-sky pipeline.
+
+The configuration is a pydantic model read from YAML (``yaml.safe_load`` only). It lists the input
+files, the good-time filter, the livetime-cube binning, the binning components and how the work is
+executed (number of workers, parallel backend, Ray address).
+
+Example
+-------
+.. code-block:: yaml
+
+    ft1: "weekly/lat_photon_weekly_w*_p305_v001.fits"
+    ft2: "lat_spacecraft_merged.fits"
+    outdir: "allsky-out"
+    irfs: P8R3_SOURCE_V3
+    evclass: 128
+    filter: "(DATA_QUAL>0)&&(LAT_CONFIG==1)"
+    livetime: {nside: 64, ncostheta: 40}
+    components:
+      - name: gal_0p1deg
+        energy: {min: 500 MeV, max: 500 GeV, nbins: 24}
+        evtype: [FRONT, BACK]
+        zmax: 90
+        geom: {type: wcs, binsz: 0.1, frame: galactic, proj: CAR}
+    parallel: {n_jobs: 2, backend: multiprocessing}
+"""
+import glob
+from pathlib import Path
+from typing import Annotated, Literal, Optional, Union
+
+import astropy.units as u
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import ConfigError
+
+__all__ = [
+    "AllSkyConfig",
+    "ComponentConfig",
+    "EnergyBinningConfig",
+    "WcsGeomConfig",
+    "HpxGeomConfig",
+    "LivetimeConfig",
+    "ParallelConfig",
+    "EVTYPE_BITS",
+]
+
+#: Event-type names and their bit masks, as in the Fermitools.
+EVTYPE_BITS = {
+    "FRONT": 1,
+    "BACK": 2,
+    "PSF0": 4,
+    "PSF1": 8,
+    "PSF2": 16,
+    "PSF3": 32,
+    "EDISP0": 64,
+    "EDISP1": 128,
+    "EDISP2": 256,
+    "EDISP3": 512,
+}
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _to_quantity(value, unit, key):
+    try:
+        q = u.Quantity(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{key}: cannot read {value!r} as a quantity") from exc
+    if q.unit == u.dimensionless_unscaled:
+        q = q * unit
+    try:
+        return q.to(unit)
+    except u.UnitConversionError as exc:
+        raise ValueError(f"{key}: {value!r} is not convertible to {unit}") from exc
+
+
+class EnergyBinningConfig(_Base):
+    """Reconstructed-energy binning: ``nbins`` logarithmic bins from ``min`` to ``max``.
+
+    Values are quantities given as strings (``"500 MeV"``); bare numbers are MeV.
+    """
+
+    min: str = "500 MeV"
+    max: str = "500 GeV"
+    nbins: int = Field(24, ge=1)
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _check_energy(cls, value, info):
+        q = _to_quantity(value, u.MeV, f"energy.{info.field_name}")
+        if not q.value > 0:
+            raise ValueError(f"energy.{info.field_name} must be positive, got {value!r}")
+        return f"{q.to_value(u.MeV):.12g} MeV"
+
+    @model_validator(mode="after")
+    def _check_order(self):
+        if not u.Quantity(self.min) < u.Quantity(self.max):
+            raise ValueError(f"energy.min ({self.min}) must be below energy.max ({self.max})")
+        return self
+
+    @property
+    def edges(self):
+        """Bin edges as a `~astropy.units.Quantity` in MeV."""
+        emin, emax = u.Quantity(self.min).to_value("MeV"), u.Quantity(self.max).to_value("MeV")
+        return np.geomspace(emin, emax, self.nbins + 1) * u.MeV
+
+
+class WcsGeomConfig(_Base):
+    """WCS geometry (all-sky CAR by default)."""
+
+    type: Literal["wcs"] = "wcs"
+    binsz: float = Field(0.1, gt=0, description="pixel size (deg)")
+    width: tuple[float, float] = Field((360.0, 180.0), description="map width (deg)")
+    center: tuple[float, float] = Field((0.0, 0.0), description="map centre (deg)")
+    frame: Literal["galactic", "icrs"] = "galactic"
+    proj: str = "CAR"
+
+
+class HpxGeomConfig(_Base):
+    """HEALPix geometry (all-sky) given by its order, ``nside = 2**order``."""
+
+    type: Literal["healpix"] = "healpix"
+    order: int = Field(6, ge=0, le=13)
+    nest: bool = True
+    frame: Literal["galactic", "icrs"] = "galactic"
+
+    @property
+    def nside(self):
+        return 2**self.order
+
+
+class ComponentConfig(_Base):
+    """One binning component: energy range and bins, event types, zenith cut and geometry."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.+-]+$")
+    energy: EnergyBinningConfig = EnergyBinningConfig()
+    evtype: Union[int, list[str]] = 3
+    zmax: float = Field(90.0, gt=0, le=180)
+    geom: Annotated[Union[WcsGeomConfig, HpxGeomConfig], Field(discriminator="type")] = WcsGeomConfig()
+    exposure: bool = True
+
+    @field_validator("evtype", mode="before")
+    @classmethod
+    def _check_evtype(cls, value):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.replace("+", ",").split(",") if v.strip()]
+        if isinstance(value, (list, tuple)):
+            unknown = [v for v in value if str(v).upper() not in EVTYPE_BITS]
+            if unknown:
+                raise ValueError(f"evtype: unknown event type(s) {unknown}; known: {list(EVTYPE_BITS)}")
+            return [str(v).upper() for v in value]
+        if isinstance(value, int) and not 0 < value < 1024:
+            raise ValueError(f"evtype: bit mask {value} out of range 1..1023")
+        return value
+
+    @property
+    def evtype_mask(self):
+        """Event-type bit mask (int)."""
+        if isinstance(self.evtype, int):
+            return self.evtype
+        return int(sum(EVTYPE_BITS[name] for name in self.evtype))
+
+
+class LivetimeConfig(_Base):
+    """Livetime-cube binning (gtltcube ``binsz`` as HEALPix ``nside``, ``dcostheta`` as bins)."""
+
+    nside: int = Field(64, ge=1)
+    ncostheta: int = Field(40, ge=1)
+    time_chunk: Optional[float] = Field(
+        None, gt=0, description="split each FT1 file into time chunks of this length (s)"
+    )
+
+    @field_validator("nside")
+    @classmethod
+    def _check_nside(cls, value):
+        if value & (value - 1):
+            raise ValueError(f"livetime.nside must be a power of two, got {value}")
+        return value
+
+
+class ParallelConfig(_Base):
+    """Execution through `gammapy.utils.parallel`: worker count, backend, Ray address."""
+
+    n_jobs: int = Field(1, ge=1)
+    backend: Literal["multiprocessing", "ray"] = "multiprocessing"
+    ray_address: Optional[str] = None
+
+
+class AllSkyConfig(_Base):
+    """Configuration of the all-sky, multi-file counts and exposure pipeline."""
+
+    ft1: Union[str, list[str]]
+    ft2: Union[str, list[str]]
+    outdir: str = "allsky"
+    irfs: str = "P8R3_SOURCE_V3"
+    caldb: Optional[str] = None
+    evclass: int = Field(128, ge=1)
+    filter: Optional[str] = "(DATA_QUAL>0)&&(LAT_CONFIG==1)"
+    components: list[ComponentConfig] = Field(..., min_length=1)
+    livetime: LivetimeConfig = LivetimeConfig()
+    parallel: ParallelConfig = ParallelConfig()
+    file_identity: Literal["stat", "digest"] = Field(
+        "stat", description="identify input files by path+size+mtime ('stat') or by SHA-256 ('digest')"
+    )
+    exposure_tile_pixels: int = Field(
+        2_000_000, ge=1, description="spatial pixels per exposure task (all-sky maps are tiled)"
+    )
+
+    @model_validator(mode="after")
+    def _check_names(self):
+        names = [c.name for c in self.components]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"components: duplicate component name(s) {dup}")
+        return self
+
+    @classmethod
+    def read(cls, path):
+        """Read a YAML configuration file.
+
+        Relative paths in the file are taken relative to the folder of the configuration file.
+
+        Raises
+        ------
+        ConfigError
+            If the file cannot be read or does not validate.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"Cannot read pipeline config {path}: {exc.strerror}") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"Pipeline config {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"Pipeline config {path} must be a mapping, got {type(data).__name__}")
+        config = cls.from_dict(data, source=str(path))
+        return config.resolve_paths(path.parent)
+
+    @classmethod
+    def from_dict(cls, data, source="config"):
+        """Validate a dict, turning validation errors into one `ConfigError` naming the keys."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"Invalid pipeline config {source}: {problems}") from None
+
+    def resolve_paths(self, base):
+        """Copy with relative paths (``ft1``, ``ft2``, ``outdir``, ``caldb``) made absolute from ``base``."""
+        base = Path(base)
+
+        def fix(p):
+            if p is None:
+                return None
+            p = Path(p).expanduser()
+            return str(p if p.is_absolute() else (base / p))
+
+        data = self.model_dump()
+        for key in ("ft1", "ft2"):
+            value = data[key]
+            data[key] = [fix(v) for v in value] if isinstance(value, list) else fix(value)
+        data["outdir"] = fix(data["outdir"])
+        data["caldb"] = fix(data["caldb"])
+        return type(self).model_validate(data)
+
+    def to_yaml(self):
+        """YAML text of this configuration."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    @staticmethod
+    def _expand(value, key):
+        patterns = value if isinstance(value, list) else [value]
+        files = []
+        for pattern in patterns:
+            matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+            if not matches:
+                raise ConfigError(f"{key}: pattern {pattern!r} matches no file")
+            files.extend(matches)
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing:
+            raise ConfigError(f"{key}: file(s) not found: {', '.join(missing)}")
+        # keep order, drop duplicates
+        return [Path(f) for f in dict.fromkeys(files)]
+
+    def ft1_files(self):
+        """FT1 files as a sorted list of paths (globs expanded)."""
+        return self._expand(self.ft1, "ft1")
+
+    def ft2_files(self):
+        """FT2 files as a list of paths (globs expanded)."""
+        return self._expand(self.ft2, "ft2")

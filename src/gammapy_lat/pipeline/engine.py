@@ -1,0 +1,312 @@
+"""A small task-graph executor on top of `gammapy.utils.parallel`.
+
+Each `Task` produces exactly one file, named after the content hash of its inputs, and writes it
+atomically. The graph is run level by level (a task's dependencies are in earlier levels); within
+a level the missing products are computed through `gammapy.utils.parallel.run_multiprocessing`, so
+the same code runs on local processes or on a Ray cluster. Products already present are not
+recomputed, which makes a rerun after a crash or a kill resume where it stopped.
+"""
+import contextlib
+import fcntl
+import logging
+import os
+import resource
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from gammapy.utils import parallel
+
+from ..errors import GammapyLATError
+
+__all__ = ["Task", "TaskGraph", "TaskResult", "RunReport", "PipelineError", "Executor", "outdir_lock"]
+
+log = logging.getLogger(__name__)
+
+
+class PipelineError(GammapyLATError, RuntimeError):
+    """One or more pipeline tasks failed, or the pipeline cannot start."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work producing one file.
+
+    Parameters
+    ----------
+    key : str
+        Content hash of everything the product depends on; part of ``output``'s name.
+    kind : str
+        Step name (``"counts"``, ``"livetime"``, ...), used for reporting.
+    label : str
+        Human-readable description (component, input file, chunk).
+    output : `~pathlib.Path`
+        The product. The function must write it atomically.
+    func : callable
+        Module-level function called as ``func(output, **kwargs)`` in a worker; returns a small
+        dict of figures for the summary (or None).
+    kwargs : dict
+        Picklable keyword arguments (paths, numbers, plain dicts).
+    deps : tuple of str
+        Keys of the tasks whose products this task reads.
+    """
+
+    key: str
+    kind: str
+    label: str
+    output: Path
+    func: Callable
+    kwargs: dict = field(default_factory=dict, hash=False, compare=False)
+    deps: tuple = ()
+
+
+@dataclass
+class TaskResult:
+    """What a worker sends back: never the product itself, only small figures."""
+
+    key: str
+    kind: str
+    label: str
+    status: str  # "done", "present" or "failed"
+    seconds: float = 0.0
+    pid: int = 0
+    maxrss_mb: float = 0.0
+    info: dict = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass
+class RunReport:
+    """Summary of one run of a task graph."""
+
+    n_tasks: int = 0
+    n_present: int = 0
+    n_done: int = 0
+    wall_time: float = 0.0
+    results: list = field(default_factory=list)
+
+    @property
+    def peak_memory_mb(self):
+        """Peak resident memory (MB) of each worker process id that ran tasks."""
+        peak = {}
+        for r in self.results:
+            if r.status == "done":
+                peak[r.pid] = max(peak.get(r.pid, 0.0), r.maxrss_mb)
+        return peak
+
+    def by_kind(self):
+        """``{kind: (n_done, total task seconds)}``."""
+        out = {}
+        for r in self.results:
+            n, s = out.get(r.kind, (0, 0.0))
+            out[r.kind] = (n + (r.status == "done"), s + r.seconds)
+        return out
+
+
+def _maxrss_mb():
+    # Linux reports kilobytes
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def execute_task(func, output, kwargs, key, kind, label):
+    """Run one task in a worker; never raises (errors are returned in the `TaskResult`)."""
+    output = Path(output)
+    if output.exists():
+        return TaskResult(key, kind, label, "present", pid=os.getpid())
+    t0 = time.perf_counter()
+    try:
+        info = func(output, **kwargs) or {}
+    except FileExistsError:
+        # the same product was completed concurrently (same name = same inputs)
+        info = {}
+    except Exception as exc:  # reported in the main process with the task's label
+        return TaskResult(
+            key,
+            kind,
+            label,
+            "failed",
+            seconds=time.perf_counter() - t0,
+            pid=os.getpid(),
+            error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
+        )
+    if not output.exists():
+        return TaskResult(key, kind, label, "failed", pid=os.getpid(), error=f"no product written at {output}")
+    return TaskResult(
+        key, kind, label, "done", seconds=time.perf_counter() - t0, pid=os.getpid(), maxrss_mb=_maxrss_mb(), info=info
+    )
+
+
+class TaskGraph:
+    """Tasks keyed by their content hash, with dependencies."""
+
+    def __init__(self):
+        self._tasks = {}
+
+    def __len__(self):
+        return len(self._tasks)
+
+    def __iter__(self):
+        return iter(self._tasks.values())
+
+    def __getitem__(self, key):
+        return self._tasks[key]
+
+    def add(self, task):
+        """Add a task; an identical task (same key and output) is added only once.
+
+        Returns
+        -------
+        task : `Task`
+            The task in the graph.
+        """
+        existing = self._tasks.get(task.key)
+        if existing is not None:
+            if existing.output != task.output:
+                raise PipelineError(
+                    f"Task {task.label}: key {task.key} already used for {existing.output}, not {task.output}"
+                )
+            return existing
+        for dep in task.deps:
+            if dep not in self._tasks:
+                raise PipelineError(f"Task {task.label}: dependency {dep} is not in the graph")
+        outputs = {t.output: t for t in self._tasks.values()}
+        if task.output in outputs:
+            raise PipelineError(
+                f"Tasks {outputs[task.output].label!r} and {task.label!r} would write the same file {task.output}"
+            )
+        self._tasks[task.key] = task
+        return task
+
+    def levels(self):
+        """Tasks grouped in levels: every task depends only on tasks of earlier levels."""
+        depth = {}
+        for task in self._tasks.values():  # insertion order is a topological order
+            depth[task.key] = 1 + max((depth[d] for d in task.deps), default=-1)
+        n = max(depth.values(), default=-1) + 1
+        levels = [[] for _ in range(n)]
+        for task in self._tasks.values():
+            levels[depth[task.key]].append(task)
+        return levels
+
+
+@contextlib.contextmanager
+def outdir_lock(outdir):
+    """Exclusive lock on an output folder for the duration of a run.
+
+    Two pipelines running on the same folder would remove each other's temporary files; the lock
+    (released by the operating system even when the process is killed) prevents that. While it is
+    held, temporary files left by a killed run are removed.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    lockfile = outdir / ".allsky.lock"
+    with open(lockfile, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PipelineError(f"Output folder {outdir} is in use by another pipeline run ({lockfile})") from None
+        try:
+            for stale in outdir.rglob(".tmp-*"):
+                log.info(f"Removing temporary file left by an interrupted run: {stale}")
+                stale.unlink(missing_ok=True)
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class Executor:
+    """Run a `TaskGraph` through `gammapy.utils.parallel.run_multiprocessing`.
+
+    Parameters
+    ----------
+    n_jobs : int
+        Number of worker processes (1: run in this process).
+    backend : {"multiprocessing", "ray"}, optional
+        Parallel backend; default `gammapy.utils.parallel.BACKEND_DEFAULT`.
+    ray_address : str, optional
+        Address of a Ray cluster (``"auto"``, ``"ray://host:10001"``); without it a running Ray
+        instance is used, or a local one is started.
+    progress : callable, optional
+        Called as ``progress(result, n_finished, n_total)`` in the main process after each task.
+    """
+
+    def __init__(self, n_jobs=1, backend=None, ray_address=None, progress=None):
+        self.n_jobs = int(n_jobs)
+        self.backend = backend if backend is not None else parallel.BACKEND_DEFAULT
+        if hasattr(self.backend, "value"):
+            self.backend = self.backend.value
+        self.ray_address = ray_address
+        self.progress = progress
+
+    def _pool_kwargs(self):
+        kwargs = {"processes": self.n_jobs}
+        if self.backend == "ray" and self.ray_address is not None:
+            kwargs["ray_address"] = self.ray_address
+        return kwargs
+
+    def run(self, graph):
+        """Compute all missing products of ``graph``.
+
+        Returns
+        -------
+        report : `RunReport`
+
+        Raises
+        ------
+        PipelineError
+            If tasks failed (after the level in which they failed has finished, so that all
+            products completed so far are kept for the next run).
+        """
+        t0 = time.perf_counter()
+        report = RunReport(n_tasks=len(graph))
+        finished = 0
+        for level in graph.levels():
+            todo = []
+            for task in level:
+                if task.output.exists():
+                    report.n_present += 1
+                    finished += 1
+                    result = TaskResult(task.key, task.kind, task.label, "present")
+                    report.results.append(result)
+                    if self.progress:
+                        self.progress(result, finished, report.n_tasks)
+                else:
+                    todo.append(task)
+            if not todo:
+                continue
+            inputs = [(t.func, t.output, t.kwargs, t.key, t.kind, t.label) for t in todo]
+            counter = {"n": finished}
+
+            def callback(result):
+                counter["n"] += 1
+                if self.progress:
+                    self.progress(result, counter["n"], report.n_tasks)
+                return result
+
+            raw = parallel.run_multiprocessing(
+                execute_task,
+                inputs,
+                backend=self.backend,
+                pool_kwargs=self._pool_kwargs(),
+                method="apply_async",
+                method_kwargs={"callback": callback},
+                task_name=f"allsky {todo[0].kind}",
+            )
+            results = [r if isinstance(r, TaskResult) else r.get() for r in raw]
+            finished += len(results)
+            report.results.extend(results)
+            report.n_done += sum(r.status == "done" for r in results)
+            failed = [r for r in results if r.status == "failed"]
+            if failed:
+                report.wall_time = time.perf_counter() - t0
+                details = "\n".join(f"- {r.label}: {r.error.strip().splitlines()[0]}" for r in failed)
+                for r in failed:
+                    log.debug(f"{r.label} failed:\n{r.error}")
+                raise PipelineError(
+                    f"{len(failed)} of {len(todo)} {todo[0].kind} task(s) failed; completed products are "
+                    f"kept and a rerun resumes from them:\n{details}"
+                )
+        report.wall_time = time.perf_counter() - t0
+        return report

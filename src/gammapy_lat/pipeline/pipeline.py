@@ -1,0 +1,424 @@
+"""The all-sky, multi-file pipeline: weekly FT1 files + FT2 → counts, livetime and exposure cubes."""
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ..errors import ConfigError, LATFileError
+from ..utils import atomic_output
+from . import steps
+from .config import AllSkyConfig
+from .engine import Executor, Task, TaskGraph, outdir_lock
+from .geometry import component_exposure_geom, exposure_tiles
+from .hashing import code_version, content_hash, file_identity
+
+__all__ = ["AllSkyPipeline", "AllSkyResult", "TimeChunk"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TimeChunk:
+    """A time window ``[tmin, tmax]`` (MET, s) of one FT1 file."""
+
+    ft1: Path
+    tmin: float
+    tmax: float
+    index: int
+    last: bool
+
+    @property
+    def label(self):
+        return f"{self.ft1.name}[{self.index}]"
+
+
+@dataclass
+class AllSkyResult:
+    """Products and figures of a pipeline run.
+
+    Attributes
+    ----------
+    products : dict
+        ``{component name: {"counts": path, "livetime": path, "exposure": path or None}}`` of the
+        published products.
+    report : `~gammapy_lat.pipeline.engine.RunReport`
+        Task figures (tasks run and found, wall time, peak memory per worker).
+    summary : dict
+        Per component: number of counts, ontime, livetime and exposure figures.
+    """
+
+    products: dict = field(default_factory=dict)
+    report: object = None
+    summary: dict = field(default_factory=dict)
+
+
+def _ft1_time_range(path):
+    try:
+        with fits.open(path, memmap=True) as hdulist:
+            header = hdulist["EVENTS"].header
+            tstart, tstop = header.get("TSTART"), header.get("TSTOP")
+            if tstart is None or tstop is None:
+                gti = hdulist["GTI"].data
+                tstart, tstop = float(np.min(gti["START"])), float(np.max(gti["STOP"]))
+    except KeyError as exc:
+        raise LATFileError(f"FT1 file {path} lacks the EVENTS or GTI extension") from exc
+    except OSError as exc:
+        raise LATFileError(f"Cannot read FT1 file {path}: {exc}") from exc
+    return float(tstart), float(tstop)
+
+
+def _ft2_time_range(path):
+    try:
+        with fits.open(path, memmap=True) as hdulist:
+            hdu = hdulist["SC_DATA"]
+            tstart, tstop = hdu.header.get("TSTART"), hdu.header.get("TSTOP")
+            if tstart is None or tstop is None:
+                tstart, tstop = float(hdu.data["START"][0]), float(hdu.data["STOP"][-1])
+    except KeyError as exc:
+        raise LATFileError(f"FT2 file {path} lacks the SC_DATA extension") from exc
+    except OSError as exc:
+        raise LATFileError(f"Cannot read FT2 file {path}: {exc}") from exc
+    return float(tstart), float(tstop)
+
+
+class AllSkyPipeline:
+    """Counts, livetime and exposure cubes from many FT1 files, computed in parallel and co-added.
+
+    The work is a graph of tasks, each writing one partial product named after the content hash
+    of its inputs:
+
+    1. per time chunk (one FT1 file, or a slice of it): the good time intervals (FT1 GTI ∩
+       gtmktime filter on the FT2 rows);
+    2. per component and chunk: the sparse counts; per zenith cut and chunk: the livetime cube;
+    3. per component: the co-added counts cube; per zenith cut: the co-added livetime cube;
+    4. per component and spatial tile: the exposure; then the assembled exposure cube.
+
+    Tasks run through `gammapy.utils.parallel.run_multiprocessing`: local processes, or Ray with
+    ``parallel.backend: ray``. A rerun computes only the products that are missing, so a run
+    killed at any point resumes where it stopped. When everything is done the final products
+    are published under stable names in ``outdir/<component>/``: ``ccube.fits`` (gtbin),
+    ``ltcube.fits`` (gtltcube) and ``bexpmap.fits`` (gtexpcube2).
+
+    Parameters
+    ----------
+    config : `AllSkyConfig`
+        Configuration.
+    """
+
+    def __init__(self, config):
+        if not isinstance(config, AllSkyConfig):
+            config = AllSkyConfig.from_dict(config)
+        self.config = config
+        self.outdir = Path(config.outdir)
+
+    @classmethod
+    def read(cls, path):
+        """Pipeline from a YAML configuration file."""
+        return cls(AllSkyConfig.read(path))
+
+    # ------------------------------------------------------------------------- inputs
+    def _identity(self, path):
+        return file_identity(path, mode=self.config.file_identity)
+
+    def time_chunks(self):
+        """The time chunks: one per FT1 file, or ``livetime.time_chunk`` long slices of each.
+
+        Raises
+        ------
+        ConfigError
+            If FT1 files overlap in time (their livetime would be counted twice).
+        """
+        files = self.config.ft1_files()
+        ranges = sorted(((*_ft1_time_range(f), f) for f in files), key=lambda r: r[0])
+        for (a0, a1, fa), (b0, b1, fb) in zip(ranges[:-1], ranges[1:]):
+            if b0 < a1 - 1e-6:
+                raise ConfigError(
+                    f"ft1: files {fa} (MET {a0}-{a1}) and {fb} (MET {b0}-{b1}) overlap in time; "
+                    "each time range must be in exactly one file"
+                )
+        chunks = []
+        step = self.config.livetime.time_chunk
+        for tstart, tstop, path in ranges:
+            if step is None or tstop - tstart <= step:
+                edges = [tstart, tstop]
+            else:
+                n = int(np.ceil((tstop - tstart) / step))
+                edges = [tstart + i * step for i in range(n)] + [tstop]
+            for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+                chunks.append(TimeChunk(Path(path), float(a), float(b), i, i == len(edges) - 2))
+        return chunks
+
+    def _ft2_ranges(self):
+        if not hasattr(self, "_ft2_cache"):
+            self._ft2_cache = [(*_ft2_time_range(f), f) for f in self.config.ft2_files()]
+        return self._ft2_cache
+
+    def _ft2_for(self, chunk):
+        files = [f for t0, t1, f in self._ft2_ranges() if t1 > chunk.tmin and t0 < chunk.tmax]
+        if not files:
+            raise ConfigError(
+                f"ft2: no spacecraft file covers MET {chunk.tmin}-{chunk.tmax} of FT1 file {chunk.ft1}"
+            )
+        return sorted(files)
+
+    def _caldb_identity(self):
+        from .interfaces import caldb_index_file
+
+        index = caldb_index_file(self.config.caldb)
+        return self._identity(index) if index is not None else None
+
+    # -------------------------------------------------------------------------- graph
+    def _partial(self, kind, name, key):
+        return self.outdir / "partials" / kind / f"{name}_{key}.fits"
+
+    def build_graph(self):
+        """The task graph of this configuration.
+
+        Returns
+        -------
+        graph : `~gammapy_lat.pipeline.engine.TaskGraph`
+        finals : dict
+            ``{component name: {"counts": task, "livetime": task, "exposure": task or None}}``.
+        """
+        cfg = self.config
+        code = code_version()
+        graph = TaskGraph()
+        chunks = self.time_chunks()
+
+        gti_tasks = {}
+        for chunk in chunks:
+            ft2 = self._ft2_for(chunk)
+            ft1_id = self._identity(chunk.ft1)
+            key = content_hash(
+                "gti", ft1_id, [self._identity(f) for f in ft2], cfg.filter, chunk.tmin, chunk.tmax, code
+            )
+            task = Task(
+                key=key,
+                kind="gti",
+                label=f"gti {chunk.label}",
+                output=self._partial("gti", f"{chunk.ft1.stem}_{chunk.index}", key),
+                func=steps.make_chunk_gti,
+                kwargs=dict(ft1=str(chunk.ft1), ft2=[str(f) for f in ft2], filter=cfg.filter, tmin=chunk.tmin, tmax=chunk.tmax),
+            )
+            gti_tasks[chunk] = (graph.add(task), ft1_id, ft2)
+
+        finals = {}
+        livetime_finals = {}
+        for comp in cfg.components:
+            comp_dict = comp.model_dump(mode="json")
+            binning = {k: v for k, v in comp_dict.items() if k not in ("name", "exposure")}
+            # counts: one sparse partial per chunk
+            count_tasks = []
+            for chunk in chunks:
+                gti_task, ft1_id, _ = gti_tasks[chunk]
+                key = content_hash("counts", gti_task.key, ft1_id, binning, cfg.evclass, chunk.last, code)
+                count_tasks.append(
+                    graph.add(
+                        Task(
+                            key=key,
+                            kind="counts",
+                            label=f"counts {comp.name} {chunk.label}",
+                            output=self._partial("counts", f"{comp.name}_{chunk.ft1.stem}_{chunk.index}", key),
+                            func=steps.make_counts_partial,
+                            kwargs=dict(
+                                ft1=str(chunk.ft1),
+                                gti=str(gti_task.output),
+                                component=comp_dict,
+                                evclass=cfg.evclass,
+                                last_chunk=chunk.last,
+                            ),
+                            deps=(gti_task.key,),
+                        )
+                    )
+                )
+            # livetime: one cube per chunk, shared by the components of the same zenith cut
+            lt_params = dict(nside=cfg.livetime.nside, ncostheta=cfg.livetime.ncostheta, zmax=comp.zmax)
+            lt_name = f"zmax{comp.zmax:g}"
+            if lt_name not in livetime_finals:
+                lt_tasks = []
+                for chunk in chunks:
+                    gti_task, _, ft2 = gti_tasks[chunk]
+                    key = content_hash(
+                        "livetime", gti_task.key, [self._identity(f) for f in ft2], lt_params, code
+                    )
+                    lt_tasks.append(
+                        graph.add(
+                            Task(
+                                key=key,
+                                kind="livetime",
+                                label=f"livetime {lt_name} {chunk.label}",
+                                output=self._partial("livetime", f"{lt_name}_{chunk.ft1.stem}_{chunk.index}", key),
+                                func=steps.make_livetime_partial,
+                                kwargs=dict(ft2=[str(f) for f in ft2], gti=str(gti_task.output), **lt_params),
+                                deps=(gti_task.key,),
+                            )
+                        )
+                    )
+                key = content_hash("ltcube", [t.key for t in lt_tasks], code)
+                livetime_finals[lt_name] = graph.add(
+                    Task(
+                        key=key,
+                        kind="ltcube",
+                        label=f"ltcube {lt_name}",
+                        output=self.outdir / "final" / f"ltcube_{lt_name}_{key}.fits",
+                        func=steps.coadd_livetime,
+                        kwargs=dict(partials=[str(t.output) for t in lt_tasks]),
+                        deps=tuple(t.key for t in lt_tasks),
+                    )
+                )
+            lt_final = livetime_finals[lt_name]
+            key = content_hash("ccube", [t.key for t in count_tasks], code)
+            ccube = graph.add(
+                Task(
+                    key=key,
+                    kind="ccube",
+                    label=f"ccube {comp.name}",
+                    output=self.outdir / "final" / f"ccube_{comp.name}_{key}.fits",
+                    func=steps.coadd_counts,
+                    kwargs=dict(
+                        partials=[str(t.output) for t in count_tasks],
+                        gtis=[str(gti_tasks[c][0].output) for c in chunks],
+                        component=comp_dict,
+                    ),
+                    deps=tuple(t.key for t in count_tasks),
+                )
+            )
+            expo = None
+            if comp.exposure:
+                exposure_setup = dict(
+                    energy=comp_dict["energy"], geom=comp_dict["geom"], evtype=comp.evtype_mask, irfs=cfg.irfs
+                )
+                caldb_id = self._caldb_identity()
+                tile_tasks = []
+                for tile in exposure_tiles(component_exposure_geom(comp), cfg.exposure_tile_pixels):
+                    key = content_hash("exposure", lt_final.key, exposure_setup, caldb_id, list(tile), code)
+                    tile_tasks.append(
+                        graph.add(
+                            Task(
+                                key=key,
+                                kind="exposure",
+                                label=f"exposure {comp.name} rows {tile[0]}-{tile[1]}",
+                                output=self._partial("exposure", f"{comp.name}_{tile[0]}-{tile[1]}", key),
+                                func=steps.make_exposure_tile,
+                                kwargs=dict(
+                                    ltcube=str(lt_final.output),
+                                    component=comp_dict,
+                                    irfs=cfg.irfs,
+                                    caldb=cfg.caldb,
+                                    tile=tuple(tile),
+                                ),
+                                deps=(lt_final.key,),
+                            )
+                        )
+                    )
+                key = content_hash("bexpmap", [t.key for t in tile_tasks], code)
+                expo = graph.add(
+                    Task(
+                        key=key,
+                        kind="bexpmap",
+                        label=f"bexpmap {comp.name}",
+                        output=self.outdir / "final" / f"bexpmap_{comp.name}_{key}.fits",
+                        func=steps.assemble_exposure,
+                        kwargs=dict(
+                            tiles=[str(t.output) for t in tile_tasks],
+                            ltcube=str(lt_final.output),
+                            component=comp_dict,
+                            irfs=cfg.irfs,
+                        ),
+                        deps=tuple(t.key for t in tile_tasks),
+                    )
+                )
+            finals[comp.name] = {"counts": ccube, "livetime": lt_final, "exposure": expo}
+        return graph, finals
+
+    # ---------------------------------------------------------------------------- run
+    def executor(self, progress=None):
+        """The `Executor` configured by ``parallel``."""
+        par = self.config.parallel
+        return Executor(n_jobs=par.n_jobs, backend=par.backend, ray_address=par.ray_address, progress=progress)
+
+    def run(self, progress=None):
+        """Compute what is missing and publish the final products.
+
+        Parameters
+        ----------
+        progress : callable, optional
+            ``progress(result, n_finished, n_total)`` called after each task.
+
+        Returns
+        -------
+        result : `AllSkyResult`
+        """
+        with outdir_lock(self.outdir):
+            graph, finals = self.build_graph()
+            report = self.executor(progress).run(graph)
+            products = self._publish(finals)
+            summary = self._summary(finals, report)
+            self._write_manifest(products, finals, report, summary)
+        return AllSkyResult(products=products, report=report, summary=summary)
+
+    def _publish(self, finals):
+        products = {}
+        for name, tasks in finals.items():
+            folder = self.outdir / name
+            folder.mkdir(parents=True, exist_ok=True)
+            out = {}
+            for kind, filename in (("counts", "ccube.fits"), ("livetime", "ltcube.fits"), ("exposure", "bexpmap.fits")):
+                task = tasks[kind]
+                if task is None:
+                    out[kind] = None
+                    continue
+                target = folder / filename
+                _link_atomic(task.output, target)
+                out[kind] = target
+            products[name] = out
+        return products
+
+    def _summary(self, finals, report):
+        info = {r.key: r.info for r in report.results if r.info}
+        summary = {}
+        for name, tasks in finals.items():
+            entry = {}
+            for kind, task in tasks.items():
+                if task is not None and task.key in info:
+                    entry.update(info[task.key])
+            summary[name] = entry
+        return summary
+
+    def _write_manifest(self, products, finals, report, summary):
+        manifest = {
+            "config": self.config.model_dump(mode="json"),
+            "code_version": code_version(),
+            "products": {
+                name: {
+                    kind: None if tasks[kind] is None else {"path": str(products[name][kind]), "key": tasks[kind].key}
+                    for kind in tasks
+                }
+                for name, tasks in finals.items()
+            },
+            "summary": summary,
+            "tasks": {"total": report.n_tasks, "computed": report.n_done, "found": report.n_present},
+            "wall_time_s": report.wall_time,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        with atomic_output(self.outdir / "manifest.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=2, default=str))
+
+
+def _link_atomic(source, target):
+    """Make ``target`` name the content of ``source`` (hard link, or copy), replacing it atomically."""
+    source, target = Path(source), Path(target)
+    tmp = target.with_name(f".tmp-link-{os.getpid()}-{target.name}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
