@@ -1,7 +1,44 @@
-"""Computation of livetime cubes from the spacecraft history (gtltcube semantics)."""
+"""Computation of livetime cubes from the spacecraft history, with gtltcube semantics.
+
+Semantics (those of the Fermitools' ``gtltcube``)
+--------------------------------------------------
+For each spacecraft (FT2) interval ``[START, STOP)`` with livetime ``LIVETIME``:
+
+- the interval contributes ``LIVETIME * f`` where ``f`` is the fraction of the interval inside the
+  good time intervals; the weighted cube receives ``LIVETIME * f * LIVETIME / (STOP - START)``;
+- every HEALPix pixel centre ``p`` with ``cos θ = p · SCZ > cosmin`` (0) receives it in the bin
+  ``floor(nbins * sqrt(1 - cos θ))`` (``floor(nbins * (1 - cos θ) / (1 - cosmin))`` for linear
+  binning), clipped to the last bin;
+- with ``zmax < 180°``, only pixels with ``p · ZENITH > cos(zmax)`` receive it.
+
+Algorithm
+---------
+Brute force costs (intervals × pixels). Here the sky is handled ring by ring of the HEALPix RING
+scheme: on a ring of colatitude ϑ the pixel centres sit at equally spaced azimuths, and for one
+interval the pixels with ``cos θ > c_k`` (``c_k`` a bin edge) form a single arc centred on the
+azimuth of SCZ, of half-width ``arccos((c_k - cos ϑ cos ϑ_z) / (sin ϑ sin ϑ_z))``; the zenith cut
+is one more arc. The arc ends are turned into pixel indices exactly (the pixel-centre result) and
+accumulated in a difference array per ring and edge; one cumulative sum per ring at the end gives,
+for every pixel, the livetime with ``cos θ > c_k``, and the bins are the differences between
+consecutive edges. The work per interval is (rings in reach) × (edges), vectorised over intervals.
+"""
+import logging
+
 import numpy as np
 
-__all__ = ["roi_pixels"]
+from ..errors import LATDataError, LivetimeCubeError
+
+__all__ = [
+    "roi_pixels",
+    "gti_fractions",
+    "validate_spacecraft_arrays",
+    "livetime_weights",
+    "accumulate_livetime",
+    "accumulate_livetime_phi",
+    "livetime_cube_arrays",
+]
+
+log = logging.getLogger(__name__)
 
 
 def roi_pixels(nside, nest, frame, lon, lat, radius):
@@ -18,7 +55,7 @@ def roi_pixels(nside, nest, frame, lon, lat, radius):
     nest : bool
         NESTED ordering.
     frame : str
-        Frame of ``lon``/``lat`` (that of the cube; unused, for the record).
+        Frame of ``lon``/``lat`` (that of the cube).
     lon, lat, radius : float
         Centre and radius in deg.
 
@@ -31,5 +68,671 @@ def roi_pixels(nside, nest, frame, lon, lat, radius):
 
     vec = hp.ang2vec(lon, lat, lonlat=True)
     margin = 2 * hp.max_pixrad(nside)
-    pixels = hp.query_disc(nside, vec, np.radians(radius) + margin, inclusive=False, nest=nest)
+    pixels = hp.query_disc(nside, vec, min(np.radians(radius) + margin, np.pi), inclusive=False, nest=nest)
     return np.sort(pixels.astype(np.int64))
+
+
+# ----------------------------------------------------------------------------- time weighting
+def merge_intervals(start, stop):
+    """Sorted union of time intervals (drops empty ones)."""
+    start = np.asarray(start, float)
+    stop = np.asarray(stop, float)
+    keep = stop > start
+    start, stop = start[keep], stop[keep]
+    if len(start) == 0:
+        return start, stop
+    order = np.argsort(start, kind="stable")
+    start, stop = start[order], stop[order]
+    run_stop = np.maximum.accumulate(stop)
+    new = np.ones(len(start), bool)
+    new[1:] = start[1:] > run_stop[:-1]
+    groups = np.cumsum(new) - 1
+    out_start = start[new]
+    out_stop = np.zeros(len(out_start))
+    np.maximum.at(out_stop, groups, stop)
+    return out_start, out_stop
+
+
+def gti_fractions(start, stop, gti_start, gti_stop):
+    """Fraction of each interval ``[start, stop)`` inside the union of the GTIs.
+
+    Parameters
+    ----------
+    start, stop : `~numpy.ndarray`
+        Interval bounds (MET s).
+    gti_start, gti_stop : `~numpy.ndarray`
+        Good time intervals (MET s), any order, may overlap.
+
+    Returns
+    -------
+    fraction : `~numpy.ndarray`
+        Between 0 and 1; 0 for empty intervals.
+    """
+    start = np.asarray(start, float)
+    stop = np.asarray(stop, float)
+    g0, g1 = merge_intervals(gti_start, gti_stop)
+    if len(g0) == 0:
+        return np.zeros(len(start))
+    # cumulative good time before the end of each GTI; covered(t) = good time in (-inf, t]
+    cum_end = np.cumsum(g1 - g0)
+    cum_start = cum_end - (g1 - g0)
+
+    def covered(t):
+        i = np.searchsorted(g0, t, side="right") - 1
+        inside = np.clip(t - g0[np.maximum(i, 0)], 0, (g1 - g0)[np.maximum(i, 0)])
+        return np.where(i >= 0, cum_start[np.maximum(i, 0)] + inside, 0.0)
+
+    length = stop - start
+    good = covered(stop) - covered(start)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = np.where(length > 0, good / np.where(length > 0, length, 1), 0.0)
+    return np.clip(fraction, 0.0, 1.0)
+
+
+def validate_spacecraft_arrays(start, stop, gti_start, gti_stop, filename="spacecraft data", tol=1e-6):
+    """Check that spacecraft intervals are sorted, disjoint and cover the GTIs.
+
+    Raises
+    ------
+    LATDataError
+        Naming the column and the offending row.
+    """
+    start = np.asarray(start, float)
+    stop = np.asarray(stop, float)
+    if len(start) == 0:
+        raise LATDataError(f"{filename}: the spacecraft table has no rows")
+    bad = np.flatnonzero(~np.isfinite(start) | ~np.isfinite(stop))
+    if len(bad):
+        raise LATDataError(f"{filename}: non-finite START/STOP in row {bad[0]}")
+    bad = np.flatnonzero(stop < start)
+    if len(bad):
+        i = bad[0]
+        raise LATDataError(f"{filename}: row {i} has START={start[i]!r} > STOP={stop[i]!r}")
+    bad = np.flatnonzero(np.diff(start) < 0)
+    if len(bad):
+        i = bad[0]
+        raise LATDataError(
+            f"{filename}: rows are not sorted by START (row {i + 1} START={start[i + 1]!r} < row {i} "
+            f"START={start[i]!r})"
+        )
+    bad = np.flatnonzero(start[1:] < stop[:-1] - tol)
+    if len(bad):
+        i = bad[0]
+        raise LATDataError(
+            f"{filename}: rows {i} and {i + 1} overlap (STOP={stop[i]!r} > next START={start[i + 1]!r})"
+        )
+    g0, g1 = merge_intervals(gti_start, gti_stop)
+    if len(g0) == 0:
+        return
+    # good time not covered by any spacecraft interval
+    covered = gti_fractions(g0, g1, start, stop) * (g1 - g0)
+    missing = (g1 - g0) - covered
+    bad = np.flatnonzero(missing > max(tol, 1e-9))
+    if len(bad):
+        i = bad[0]
+        raise LATDataError(
+            f"{filename}: the spacecraft intervals do not cover the good time intervals: "
+            f"{missing.sum():.6g} s of GTI time in {len(bad)} GTI(s) has no spacecraft data, first GTI "
+            f"[{g0[i]!r}, {g1[i]!r}] (spacecraft data span [{start[0]!r}, {stop[-1]!r}])"
+        )
+
+
+def livetime_weights(start, stop, livetime, gti_start, gti_stop):
+    """Livetime and weighted livetime contributed by each spacecraft interval (gtltcube).
+
+    Returns
+    -------
+    weight, weight_weighted : `~numpy.ndarray`
+        ``LIVETIME * f`` and ``LIVETIME * f * LIVETIME / (STOP - START)``, with ``f`` the fraction
+        of the interval inside the GTIs.
+    """
+    start = np.asarray(start, float)
+    stop = np.asarray(stop, float)
+    livetime = np.asarray(livetime, float)
+    fraction = gti_fractions(start, stop, gti_start, gti_stop)
+    length = stop - start
+    weight = livetime * fraction
+    with np.errstate(invalid="ignore", divide="ignore"):
+        efficiency = np.where(length > 0, livetime / np.where(length > 0, length, 1), 0.0)
+    return weight, weight * efficiency
+
+
+# ----------------------------------------------------------------------------- geometry
+def _unit_vectors(lon, lat):
+    lon = np.radians(np.asarray(lon, float))
+    lat = np.radians(np.asarray(lat, float))
+    cl = np.cos(lat)
+    return np.stack([cl * np.cos(lon), cl * np.sin(lon), np.sin(lat)], axis=-1)
+
+
+class _RingGeometry:
+    """Rings of the HEALPix RING scheme: colatitude, number of pixels, azimuth of pixel 0."""
+
+    def __init__(self, nside, rings=None):
+        import healpy as hp
+
+        self.nside = nside
+        ring_numbers = np.arange(1, 4 * nside) if rings is None else np.asarray(rings) + 1
+        startpix, ringpix, costheta, sintheta, shifted = hp.ringinfo(nside, ring_numbers)
+        self.index = ring_numbers - 1
+        self.startpix = np.asarray(startpix, np.int64)
+        self.npix = np.asarray(ringpix, np.int64)
+        # use the exact pixel centres of healpy for cos/sin of the colatitude
+        theta, _ = hp.pix2ang(nside, self.startpix)
+        self.cos = np.cos(theta)
+        self.sin = np.sin(theta)
+        self.dphi = 2 * np.pi / self.npix
+        self.phi0 = np.where(shifted, 0.5, 0.0) * self.dphi
+
+
+def _arc_indices(u, half_width_over_dphi, n):
+    """Start (in ``[0, n)``) and end (``<= start + n``) of the pixel arc ``|j - u| < w``."""
+    lo = np.floor(u - half_width_over_dphi) + 1
+    hi = np.ceil(u + half_width_over_dphi)
+    count = np.clip(hi - lo, 0, n)
+    start = np.mod(lo, n)
+    return start, start + count
+
+
+def accumulate_livetime(
+    nside,
+    costheta_edges,
+    scz_ra,
+    scz_dec,
+    weights,
+    zenith_ra=None,
+    zenith_dec=None,
+    zmax=180.0,
+    rings=None,
+    chunk_size=4096,
+):
+    """Accumulate livetime per HEALPix pixel (RING order) and cos θ bin, exactly at pixel centres.
+
+    Parameters
+    ----------
+    nside : int
+        HEALPix NSIDE.
+    costheta_edges : `~numpy.ndarray`
+        Decreasing cos θ edges (``nbins + 1``, first 1, last cosmin).
+    scz_ra, scz_dec : `~numpy.ndarray`
+        Spacecraft z-axis per interval (deg, in the frame of the HEALPix grid).
+    weights : sequence of `~numpy.ndarray`
+        One or more weight arrays per interval (e.g. livetime and weighted livetime); intervals
+        with all weights zero are skipped.
+    zenith_ra, zenith_dec : `~numpy.ndarray`, optional
+        Zenith direction per interval (needed when ``zmax < 180``).
+    zmax : float
+        Maximum zenith angle in deg.
+    rings : `~numpy.ndarray`, optional
+        Ring indices (0-based) to compute; all by default.
+    chunk_size : int
+        Number of intervals processed together.
+
+    Returns
+    -------
+    ring_index : `~numpy.ndarray`
+        RING-scheme pixel index of each output row.
+    values : list of `~numpy.ndarray`
+        For each weight array, the accumulated values, shape ``(len(ring_index), nbins)``.
+    """
+    edges = np.asarray(costheta_edges, float)
+    nbins = len(edges) - 1
+    weights = [np.asarray(w, float) for w in weights]
+    use_zenith = zmax < 180.0
+    zcut = np.cos(np.radians(zmax))
+
+    active = np.zeros(len(weights[0]), bool)
+    for w in weights:
+        active |= w != 0
+    scz = _unit_vectors(np.asarray(scz_ra)[active], np.asarray(scz_dec)[active])
+    weights = [w[active] for w in weights]
+    if use_zenith:
+        if zenith_ra is None or zenith_dec is None:
+            raise LivetimeCubeError("zmax < 180 needs the zenith direction of every interval")
+        zen = _unit_vectors(np.asarray(zenith_ra)[active], np.asarray(zenith_dec)[active])
+
+    geom = _RingGeometry(nside, rings)
+    # edge k = 1..nbins: pixel in "A_k" when cos θ > c_k; A_0 is empty (cos θ > 1)
+    c_k = edges[1:]
+    blocks = [np.zeros((len(weights), nbins, 2 * n + 1)) for n in geom.npix]
+
+    nrows = len(weights[0])
+    for i0 in range(0, nrows, chunk_size):
+        sl = slice(i0, min(i0 + chunk_size, nrows))
+        zs = scz[sl, 2]
+        ss = np.hypot(scz[sl, 0], scz[sl, 1])
+        phis = np.arctan2(scz[sl, 1], scz[sl, 0])
+        w_chunk = [w[sl] for w in weights]
+        if use_zenith:
+            zz = zen[sl, 2]
+            sz = np.hypot(zen[sl, 0], zen[sl, 1])
+            phiz = np.arctan2(zen[sl, 1], zen[sl, 0])
+        for r in range(len(geom.npix)):
+            n = int(geom.npix[r])
+            x = geom.cos[r] * zs
+            y = geom.sin[r] * ss
+            # rows for which some pixel of the ring has cos θ > cosmin
+            sel = x + y > c_k[-1]
+            if use_zenith:
+                xz = geom.cos[r] * zz
+                yz = geom.sin[r] * sz
+                sel &= xz + yz > zcut
+            rows = np.flatnonzero(sel)
+            if len(rows) == 0:
+                continue
+            x, y = x[rows], y[rows]
+            y = np.where(y > 0, y, 1e-300)
+            t = (c_k[None, :] - x[:, None]) / y[:, None]
+            np.clip(t, -1.0, 1.0, out=t)
+            half = np.arccos(t) / geom.dphi[r]
+            u = ((phis[rows] - geom.phi0[r]) / geom.dphi[r])[:, None]
+            start, end = _arc_indices(u, half, n)
+            if use_zenith:
+                xz, yz = xz[rows], yz[rows]
+                yz = np.where(yz > 0, yz, 1e-300)
+                tz = np.clip((zcut - xz) / yz, -1.0, 1.0)
+                uz = (phiz[rows] - geom.phi0[r]) / geom.dphi[r]
+                zstart, zend = _arc_indices(uz, np.arccos(tz) / geom.dphi[r], n)
+                zstart, zend = zstart[:, None], zend[:, None]
+                pieces = []
+                for shift in (-n, 0, n):
+                    ps = np.maximum(start, zstart + shift)
+                    pe = np.minimum(end, zend + shift)
+                    pieces.append((ps, pe))
+            else:
+                pieces = [(start, end)]
+            kbase = (np.arange(nbins) * (2 * n + 1))[None, :]
+            idx_list, sign_rows, sign_list = [], [], []
+            for ps, pe in pieces:
+                ok = pe > ps
+                if not ok.any():
+                    continue
+                rr, kk = np.nonzero(ok)
+                base = kbase[0, kk]
+                idx_list.append(base + ps[rr, kk].astype(np.int64))
+                idx_list.append(base + pe[rr, kk].astype(np.int64))
+                sign_rows.append(rr)
+                sign_rows.append(rr)
+                sign_list.append(np.ones(len(rr)))
+                sign_list.append(-np.ones(len(rr)))
+            if not idx_list:
+                continue
+            idx = np.concatenate(idx_list)
+            rr = rows[np.concatenate(sign_rows)]
+            sign = np.concatenate(sign_list)
+            size = nbins * (2 * n + 1)
+            for iw, w in enumerate(w_chunk):
+                blocks[r][iw] += np.bincount(idx, weights=sign * w[rr], minlength=size).reshape(nbins, 2 * n + 1)
+
+    # one cumulative sum per ring: G_k(pixel) = livetime with cos θ > c_k
+    ring_index = np.concatenate([s + np.arange(n) for s, n in zip(geom.startpix, geom.npix)])
+    values = [np.zeros((len(ring_index), nbins)) for _ in weights]
+    row0 = 0
+    for r, n in enumerate(geom.npix):
+        n = int(n)
+        cum = np.cumsum(blocks[r][:, :, : 2 * n], axis=2)
+        g = cum[:, :, :n] + cum[:, :, n:]
+        # bins: b = 0..nbins-1 lies between edges b+1 and b (G_0 = 0)
+        lt = np.diff(g, axis=1, prepend=0.0)
+        for iw in range(len(weights)):
+            values[iw][row0 : row0 + n] = lt[iw].T
+        row0 += n
+    return ring_index, values
+
+
+def accumulate_livetime_phi(
+    pixel_vectors,
+    costheta_edges,
+    binning,
+    nphibins,
+    scz,
+    scx,
+    weights,
+    zenith=None,
+    zmax=180.0,
+    chunk_size=2048,
+):
+    """Accumulate livetime with φ bins, per pixel (direct evaluation at pixel centres).
+
+    φ is the azimuth of the pixel direction around SCZ measured from SCX, folded into [0°, 45°]
+    by the four-fold symmetry of the LAT as in the Fermitools (``CosineBinner::folded_phi``).
+
+    Returns
+    -------
+    values : list of `~numpy.ndarray`
+        Per weight: ``(npix, nbins * (1 + nphibins))``, the φ-integrated bins first.
+    """
+    edges = np.asarray(costheta_edges, float)
+    nbins = len(edges) - 1
+    cosmin = edges[-1]
+    use_zenith = zmax < 180.0
+    zcut = np.cos(np.radians(zmax))
+    scy = np.cross(scz, scx)
+    npix = len(pixel_vectors)
+    out = [np.zeros((npix, nbins * (1 + nphibins))) for _ in weights]
+    for i0 in range(0, len(scz), chunk_size):
+        sl = slice(i0, i0 + chunk_size)
+        cz = pixel_vectors @ scz[sl].T
+        cx = pixel_vectors @ scx[sl].T
+        cy = pixel_vectors @ scy[sl].T
+        ok = cz > cosmin
+        if use_zenith:
+            ok &= (pixel_vectors @ zenith[sl].T) > zcut
+        f = (1.0 - cz) / (1.0 - cosmin)
+        if binning == "sqrt":
+            f = np.sqrt(np.clip(f, 0, None))
+        ci = np.minimum((f * nbins).astype(np.int64), nbins - 1)
+        phi = np.arctan2(cy, cx)
+        phi = np.where(phi < 0, phi + 2 * np.pi, phi)
+        folded = 1.0 - np.abs(np.pi / 4 - np.fmod(phi, np.pi / 2)) / (np.pi / 4)
+        pi_ = np.minimum((folded * nphibins).astype(np.int64), nphibins - 1)
+        pp, rr = np.nonzero(ok)
+        ci, pi_ = ci[pp, rr], pi_[pp, rr]
+        size = npix * nbins * (1 + nphibins)
+        idx_total = pp * nbins * (1 + nphibins) + ci
+        idx_phi = pp * nbins * (1 + nphibins) + (pi_ + 1) * nbins + ci
+        for iw, w in enumerate(weights):
+            wr = w[sl][rr]
+            acc = np.bincount(idx_total, weights=wr, minlength=size)
+            acc += np.bincount(idx_phi, weights=wr, minlength=size)
+            out[iw] += acc.reshape(npix, -1)
+    return out
+
+
+# ----------------------------------------------------------------------------- driver
+_REQUIRED = ("START", "STOP", "LIVETIME", "RA_SCZ", "DEC_SCZ", "RA_ZENITH", "DEC_ZENITH")
+ROWS_PER_CHUNK = 50_000
+
+
+def _column(table, name, filename):
+    names = {n.upper(): n for n in table.colnames}
+    if name not in names:
+        raise LATDataError(f"{filename}: spacecraft table has no column {name} (columns: {table.colnames})")
+    col = table[names[name]]
+    return np.asarray(getattr(col, "value", col), dtype=float)
+
+
+def _gti_arrays(gti):
+    """MET start/stop arrays from a `~gammapy.data.GTI`, a table or a ``(start, stop)`` pair."""
+    if gti is None:
+        raise LivetimeCubeError("Good time intervals are required to compute a livetime cube")
+    if hasattr(gti, "gti_start") and hasattr(gti, "gti_stop"):
+        return np.asarray(gti.gti_start, float), np.asarray(gti.gti_stop, float)
+    if hasattr(gti, "met_start"):
+        if len(gti.table) == 0:
+            return np.zeros(0), np.zeros(0)
+        return np.asarray(gti.met_start.to_value("s"), float), np.asarray(gti.met_stop.to_value("s"), float)
+    if hasattr(gti, "colnames"):
+        return np.asarray(gti["START"], float), np.asarray(gti["STOP"], float)
+    start, stop = gti
+    return np.atleast_1d(np.asarray(start, float)), np.atleast_1d(np.asarray(stop, float))
+
+
+def _to_frame(ra, dec, frame):
+    if frame == "icrs":
+        return ra, dec
+    from astropy.coordinates import SkyCoord
+
+    coord = SkyCoord(ra, dec, unit="deg", frame="icrs").transform_to(frame)
+    return coord.spherical.lon.deg, coord.spherical.lat.deg
+
+
+def _rings_of_pixels(nside, ring_pixels):
+    import healpy as hp
+
+    startpix = hp.ringinfo(nside, np.arange(1, 4 * nside))[0]
+    return np.unique(np.searchsorted(startpix, ring_pixels, side="right") - 1)
+
+
+def _chunk_task(nside, edges, binning, nphibins, zmax, rings, pixel_vectors, arrays):
+    """Livetime of one time chunk (module level so that it can run in a worker process)."""
+    w, ww = arrays["w"], arrays["ww"]
+    if nphibins:
+        scz = _unit_vectors(arrays["scz_ra"], arrays["scz_dec"])
+        scx = _unit_vectors(arrays["scx_ra"], arrays["scx_dec"])
+        zen = _unit_vectors(arrays["zen_ra"], arrays["zen_dec"])
+        live, wlive = accumulate_livetime_phi(
+            pixel_vectors, edges, binning, nphibins, scz, scx, [w, ww], zenith=zen, zmax=zmax
+        )
+        return live, wlive
+    _, (live, wlive) = accumulate_livetime(
+        nside,
+        edges,
+        arrays["scz_ra"],
+        arrays["scz_dec"],
+        [w, ww],
+        arrays["zen_ra"],
+        arrays["zen_dec"],
+        zmax=zmax,
+        rings=rings,
+    )
+    return live, wlive
+
+
+def livetime_cube_arrays(
+    start,
+    stop,
+    livetime,
+    scz_ra,
+    scz_dec,
+    zenith_ra,
+    zenith_dec,
+    gti_start,
+    gti_stop,
+    nside=64,
+    nbins=40,
+    zmax=180.0,
+    binning="sqrt",
+    nest=True,
+    frame="icrs",
+    phibins=0,
+    scx_ra=None,
+    scx_dec=None,
+    roi=None,
+    n_chunks=None,
+    n_jobs=None,
+    parallel_backend=None,
+    filename="spacecraft data",
+):
+    """Livetime cube from plain arrays (MET s, deg in ICRS) with gtltcube semantics.
+
+    Returns
+    -------
+    result : dict
+        ``pixels`` (HEALPix indices in the requested ordering, or None for all-sky),
+        ``livetime``, ``weighted_livetime`` (``(npix, nbins)``), ``livetime_phi``,
+        ``weighted_livetime_phi`` (``(npix, phibins, nbins)`` or None), ``edges``.
+    """
+    import healpy as hp
+    from gammapy.utils import parallel
+
+    from .cube import costheta_edges
+
+    edges = costheta_edges(nbins, binning)
+    nbins = len(edges) - 1
+    zmax = float(zmax)
+    if not 0 < zmax <= 180:
+        raise LivetimeCubeError(f"zmax must be in (0, 180] deg, got {zmax}")
+    phibins = int(phibins)
+    if phibins < 0:
+        raise LivetimeCubeError(f"phibins must be >= 0, got {phibins}")
+    if not (nside > 0 and (nside & (nside - 1)) == 0):
+        raise LivetimeCubeError(f"nside must be a power of 2, got {nside}")
+
+    start = np.asarray(start, float)
+    stop = np.asarray(stop, float)
+    gti_start = np.asarray(gti_start, float)
+    gti_stop = np.asarray(gti_stop, float)
+    validate_spacecraft_arrays(start, stop, gti_start, gti_stop, filename=filename)
+    w, ww = livetime_weights(start, stop, livetime, gti_start, gti_stop)
+    if np.any(~np.isfinite(w)):
+        i = np.flatnonzero(~np.isfinite(w))[0]
+        raise LATDataError(f"{filename}: non-finite LIVETIME in row {i}")
+    active = np.flatnonzero(w != 0)
+    if len(gti_start) == 0 or len(active) == 0:
+        log.warning("No spacecraft interval overlaps the good time intervals: the livetime cube is empty")
+
+    columns = {"scz_ra": scz_ra, "scz_dec": scz_dec, "zen_ra": zenith_ra, "zen_dec": zenith_dec}
+    if phibins:
+        if scx_ra is None or scx_dec is None:
+            raise LivetimeCubeError("phi bins need the spacecraft x-axis (RA_SCX, DEC_SCX)")
+        columns.update(scx_ra=scx_ra, scx_dec=scx_dec)
+    arrays = {}
+    for key, values in columns.items():
+        values = np.asarray(values, float)[active]
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            name = {"scz": "SCZ", "zen": "ZENITH", "scx": "SCX"}[key[:3]]
+            col = ("RA_" if key.endswith("ra") else "DEC_") + name
+            raise LATDataError(
+                f"{filename}: {col} is NaN/infinite in row {active[bad[0]]} (START={start[active[bad[0]]]!r}), "
+                "which lies inside the good time intervals"
+            )
+        arrays[key] = values
+    for lon, lat in (("scz_ra", "scz_dec"), ("zen_ra", "zen_dec"), ("scx_ra", "scx_dec")):
+        if lon in arrays:
+            arrays[lon], arrays[lat] = _to_frame(arrays[lon], arrays[lat], frame)
+    arrays["w"], arrays["ww"] = w[active], ww[active]
+
+    # pixels to compute
+    npix = 12 * nside**2
+    if roi is not None:
+        lon, lat, radius = (float(v) for v in roi)
+        pixels = roi_pixels(nside, nest, frame, lon, lat, radius)
+        ring_pixels = hp.nest2ring(nside, pixels) if nest else pixels
+        rings = _rings_of_pixels(nside, ring_pixels)
+    else:
+        pixels, rings = None, None
+        ring_pixels = np.arange(npix)
+    pixel_vectors = None
+    if phibins:
+        theta, phi = hp.pix2ang(nside, ring_pixels)
+        pixel_vectors = np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], -1)
+
+    nrows = len(active)
+    if n_chunks is None:
+        n_chunks = max(1, int(np.ceil(nrows / ROWS_PER_CHUNK)))
+    bounds = np.linspace(0, nrows, int(max(1, min(n_chunks, max(nrows, 1)))) + 1).astype(int)
+    inputs = []
+    for i0, i1 in zip(bounds[:-1], bounds[1:]):
+        chunk = {key: value[i0:i1] for key, value in arrays.items()}
+        inputs.append((nside, edges, binning, phibins, zmax, rings, pixel_vectors, chunk))
+    pool_kwargs = None if n_jobs is None else {"processes": int(n_jobs)}
+    results = parallel.run_multiprocessing(
+        _chunk_task,
+        inputs,
+        backend=parallel_backend,
+        pool_kwargs=pool_kwargs,
+        task_name="Livetime cube",
+    )
+    live, wlive = results[0]
+    live, wlive = live.copy(), wlive.copy()
+    for a, b in results[1:]:
+        live += a
+        wlive += b
+
+    # rows come in RING order of the computed rings; map to the requested ordering and region
+    if phibins:
+        computed = ring_pixels
+    else:
+        geom = _RingGeometry(nside, rings)
+        computed = np.concatenate([s + np.arange(n) for s, n in zip(geom.startpix, geom.npix)])
+    target_ring = ring_pixels if roi is not None else (hp.nest2ring(nside, np.arange(npix)) if nest else np.arange(npix))
+    order = np.argsort(computed)
+    rows = order[np.searchsorted(computed[order], target_ring)]
+    live, wlive = live[rows], wlive[rows]
+    live_phi = wlive_phi = None
+    if phibins:
+        live_phi = live[:, nbins:].reshape(len(live), phibins, nbins)
+        wlive_phi = wlive[:, nbins:].reshape(len(wlive), phibins, nbins)
+        live, wlive = live[:, :nbins], wlive[:, :nbins]
+    return {
+        "pixels": pixels,
+        "livetime": live,
+        "weighted_livetime": wlive,
+        "livetime_phi": live_phi,
+        "weighted_livetime_phi": wlive_phi,
+        "edges": edges,
+    }
+
+
+def compute_livetime_arrays(cls, spacecraft, gti, nside, nbins, zmax, binning, nest, frame, phibins, roi,
+                            n_chunks, n_jobs, parallel_backend):
+    """Implementation of `LivetimeCube.compute` (see there)."""
+    from astropy import units as u
+    from gammapy.data import GTI
+
+    table = getattr(spacecraft, "table", spacecraft)
+    files = [str(f) for f in getattr(spacecraft, "filenames", None) or []]
+    if files:
+        filename = f"FT2 file{'s' if len(files) > 1 else ''} {', '.join(files)}"
+    else:
+        filename = "spacecraft data"
+    if not hasattr(table, "colnames"):
+        raise LivetimeCubeError(
+            f"spacecraft must be a SpacecraftData or an astropy Table, got {type(spacecraft).__name__}"
+        )
+    cols = {name: _column(table, name, filename) for name in _REQUIRED}
+    if phibins:
+        cols["RA_SCX"] = _column(table, "RA_SCX", filename)
+        cols["DEC_SCX"] = _column(table, "DEC_SCX", filename)
+    if frame not in ("icrs", "galactic"):
+        raise LivetimeCubeError(f"Unknown frame {frame!r}; use 'icrs' or 'galactic'")
+    gti_start, gti_stop = _gti_arrays(gti)
+    zmax_deg = float(u.Quantity(zmax, "deg").value)
+    result = livetime_cube_arrays(
+        cols["START"],
+        cols["STOP"],
+        cols["LIVETIME"],
+        cols["RA_SCZ"],
+        cols["DEC_SCZ"],
+        cols["RA_ZENITH"],
+        cols["DEC_ZENITH"],
+        gti_start,
+        gti_stop,
+        nside=int(nside),
+        nbins=nbins,
+        zmax=zmax_deg,
+        binning=binning,
+        nest=nest,
+        frame=frame,
+        phibins=phibins,
+        scx_ra=cols.get("RA_SCX"),
+        scx_dec=cols.get("DEC_SCX"),
+        roi=roi,
+        n_chunks=n_chunks,
+        n_jobs=n_jobs,
+        parallel_backend=parallel_backend,
+        filename=filename,
+    )
+    if isinstance(gti, GTI):
+        gti_obj = gti
+    elif isinstance(getattr(gti, "gti", None), GTI):
+        gti_obj = gti.gti
+    else:
+        meta = getattr(table, "meta", {})
+        from astropy.time import Time
+
+        ref = Time(meta.get("MJDREFI", 51910) + meta.get("MJDREFF", 7.428703703703703e-4), format="mjd", scale="tt")
+        gti_obj = GTI.create(gti_start * u.s, gti_stop * u.s, reference_time=ref)
+    meta = {}
+    tmeta = getattr(table, "meta", {})
+    for key in ("MJDREFI", "MJDREFF"):
+        if key in tmeta:
+            meta[key] = tmeta[key]
+    return cls(
+        livetime=result["livetime"],
+        weighted_livetime=result["weighted_livetime"],
+        costheta_edges=result["edges"],
+        nside=nside,
+        nest=nest,
+        frame=frame,
+        gti=gti_obj,
+        zmax=zmax_deg * u.deg,
+        binning=binning,
+        livetime_phi=result["livetime_phi"],
+        weighted_livetime_phi=result["weighted_livetime_phi"],
+        pixels=result["pixels"],
+        roi=None if roi is None else tuple(float(v) for v in roi),
+        meta=meta,
+    )

@@ -164,6 +164,88 @@ class LivetimeCube:
                         f"LivetimeCube: {name} has shape {arr.shape}, expected ({shape[0]}, nphi, {shape[1]})"
                     )
 
+    # ------------------------------------------------------------------ computation
+    @classmethod
+    def compute(
+        cls,
+        spacecraft,
+        gti,
+        nside=64,
+        nbins=40,
+        zmax=180 * u.deg,
+        binning="sqrt",
+        nest=True,
+        frame="icrs",
+        phibins=0,
+        roi=None,
+        n_chunks=None,
+        n_jobs=None,
+        parallel_backend=None,
+    ):
+        """Compute a livetime cube from the spacecraft history with gtltcube semantics.
+
+        Each spacecraft interval contributes its livetime times the fraction of the interval
+        inside the good time intervals; pixels with cos θ <= 0 or, with ``zmax < 180°``, farther
+        than ``zmax`` from the interval's zenith get nothing. The result is exact at the pixel
+        centres (see `gammapy_lat.livetime.compute`).
+
+        Parameters
+        ----------
+        spacecraft : `~gammapy_lat.data.SpacecraftData` or `~astropy.table.Table`
+            Spacecraft (FT2) data: anything with a ``.table``, or the table itself, with columns
+            ``START``, ``STOP``, ``LIVETIME``, ``RA_SCZ``, ``DEC_SCZ``, ``RA_ZENITH``,
+            ``DEC_ZENITH`` (and ``RA_SCX``, ``DEC_SCX`` for φ bins).
+        gti : `~gammapy.data.GTI` or `~astropy.table.Table`
+            Good time intervals (MET); a table needs ``START``/``STOP`` in MET s.
+        nside : int
+            HEALPix NSIDE.
+        nbins : int
+            Number of cos θ bins between 1 and 0.
+        zmax : `~astropy.units.Quantity` or float
+            Maximum zenith angle (deg when a float); 180° applies no cut.
+        binning : {"sqrt", "linear"}
+            Bins uniform in ``sqrt(1 - cos θ)`` (gtltcube) or in cos θ.
+        nest : bool
+            NESTED (default, as gtltcube) or RING ordering.
+        frame : {"icrs", "galactic"}
+            Frame of the HEALPix grid.
+        phibins : int
+            Number of φ bins (0: none, as the gtltcube default).
+        roi : tuple, optional
+            ``(lon, lat, radius)`` in deg in ``frame``: compute only the pixels within ``radius``
+            (plus a margin of two pixel sizes for bilinear look-up) of the position.
+        n_chunks : int, optional
+            Number of time chunks the intervals are split into (default: one per 50 000
+            intervals). The result depends on it only through floating-point summation order.
+        n_jobs : int, optional
+            Number of parallel processes over the time chunks (default: Gammapy's
+            ``N_JOBS_DEFAULT``). Serial and parallel runs give identical results.
+        parallel_backend : {"multiprocessing", "ray"}, optional
+            Gammapy parallel backend (default: Gammapy's ``BACKEND_DEFAULT``).
+
+        Returns
+        -------
+        cube : `LivetimeCube`
+        """
+        from .compute import compute_livetime_arrays
+
+        return compute_livetime_arrays(
+            cls,
+            spacecraft,
+            gti,
+            nside=nside,
+            nbins=nbins,
+            zmax=zmax,
+            binning=binning,
+            nest=nest,
+            frame=frame,
+            phibins=phibins,
+            roi=roi,
+            n_chunks=n_chunks,
+            n_jobs=n_jobs,
+            parallel_backend=parallel_backend,
+        )
+
     # ------------------------------------------------------------------ properties
     @property
     def nbins(self):
