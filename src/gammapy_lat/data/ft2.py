@@ -21,6 +21,8 @@ REQUIRED_SC_COLUMNS = ("START", "STOP", "LIVETIME", "RA_SCZ", "DEC_SCZ", "RA_SCX
 
 # tolerance (s) for rows that touch: FT2 START/STOP are float64 MET
 _TIME_TOL = 1e-6
+# gaps in the spacecraft history shorter than this (s) do not count as missing coverage
+_COVERAGE_TOL = 1e-3
 
 
 def _read_sc_table(path):
@@ -203,7 +205,7 @@ class SpacecraftData:
         what : str
             Description of the range used in the error message (e.g. an FT1 file name).
         """
-        gaps = self._gaps(float(tmin), float(tmax))
+        gaps = self._gaps(float(tmin), float(tmax), _COVERAGE_TOL)
         if gaps:
             a, b = gaps[0]
             raise LATDataError(

@@ -1,0 +1,165 @@
+"""Good-time selection from the spacecraft file with gtmktime semantics."""
+import logging
+
+import numpy as np
+
+from ..errors import FilterExpressionError, SelectionError
+from .filter import parse_filter
+from .gti import gti_from_met, intersect_intervals, intervals_from_mask
+
+__all__ = ["good_time_intervals", "make_gti", "mktime", "DEFAULT_FILTER"]
+
+log = logging.getLogger(__name__)
+
+#: The filter recommended by the FSSC for standard analyses.
+DEFAULT_FILTER = "(DATA_QUAL>0)&&(LAT_CONFIG==1)"
+
+
+def _roi_zenith_mask(spacecraft, ra, dec, rad, zmax):
+    """Rows where the whole ROI cone is within ``zmax`` of the zenith (gtmktime ``roicut``)."""
+    from .ft1 import angular_separation_deg
+
+    sep = angular_separation_deg(
+        np.asarray(spacecraft.table["RA_ZENITH"], float), np.asarray(spacecraft.table["DEC_ZENITH"], float), ra, dec
+    )
+    return sep + rad < zmax
+
+
+def good_time_intervals(spacecraft, filter=DEFAULT_FILTER, roicut=False, roi=None, zmax=None, tmin=None, tmax=None):
+    """Good-time intervals (MET arrays) from the spacecraft rows.
+
+    An FT2 row is good when ``filter`` holds for it (and, with ``roicut``, when the ROI cone lies
+    within ``zmax`` of the zenith: ``angsep(zenith, centre) + radius < zmax``); each good row
+    contributes its ``[START, STOP]`` and contiguous good rows are merged.
+
+    Parameters
+    ----------
+    spacecraft : `~gammapy_lat.data.SpacecraftData`
+        FT2 rows.
+    filter : str or `~gammapy_lat.data.filter.FilterExpression`, optional
+        gtmktime filter expression; None or empty keeps every row.
+    roicut : bool
+        Apply the ROI-based zenith cut (needs ``roi`` and ``zmax``).
+    roi : tuple, optional
+        ``(ra, dec, radius)`` in degrees.
+    zmax : float, optional
+        Maximum zenith angle in degrees.
+    tmin, tmax : float, optional
+        Restrict to this MET range.
+
+    Returns
+    -------
+    start, stop : `~numpy.ndarray`
+        Disjoint sorted intervals (MET, s).
+    """
+    mask = np.ones(len(spacecraft), dtype=bool)
+    if filter is not None and str(filter).strip():
+        expression = parse_filter(filter) if isinstance(filter, str) else filter
+        try:
+            mask &= expression.evaluate(spacecraft.table)
+        except FilterExpressionError as exc:
+            raise FilterExpressionError(
+                f"{spacecraft._source()}: {str(exc).splitlines()[0]}", exc.expression, exc.position
+            ) from exc
+    if roicut:
+        if roi is None or zmax is None:
+            raise SelectionError("roicut needs the ROI cone (ra, dec, rad) and a maximum zenith angle zmax")
+        mask &= _roi_zenith_mask(spacecraft, *roi, zmax)
+    start, stop = intervals_from_mask(spacecraft.start, spacecraft.stop, mask)
+    if tmin is not None or tmax is not None:
+        lo = -np.inf if tmin is None else float(tmin)
+        hi = np.inf if tmax is None else float(tmax)
+        start, stop = intersect_intervals(start, stop, [lo], [hi])
+    return start, stop
+
+
+def make_gti(spacecraft, filter=DEFAULT_FILTER, roicut=False, roi=None, zmax=None, tmin=None, tmax=None):
+    """Good-time intervals from the spacecraft rows as a Gammapy `~gammapy.data.GTI`.
+
+    See :func:`good_time_intervals` for the parameters.
+    """
+    start, stop = good_time_intervals(spacecraft, filter, roicut, roi, zmax, tmin, tmax)
+    return gti_from_met(start, stop, spacecraft.time_ref)
+
+
+def mktime(
+    events,
+    spacecraft,
+    filter=DEFAULT_FILTER,
+    roicut=False,
+    apply_filter=True,
+    header_obstimes=True,
+    tstart=None,
+    tstop=None,
+    allow_empty=False,
+):
+    """gtmktime: intersect the events' GTIs with the good time from the spacecraft file.
+
+    Parameters
+    ----------
+    events : `~gammapy_lat.data.LATEventList`
+        Input events.
+    spacecraft : `~gammapy_lat.data.SpacecraftData`
+        FT2 rows; they must cover the events' GTIs.
+    filter : str, optional
+        Filter expression over the FT2 columns (default ``(DATA_QUAL>0)&&(LAT_CONFIG==1)``).
+    roicut : bool
+        Also apply the ROI-based zenith cut with the cone and the maximum zenith angle recorded in
+        the events' DSS keywords.
+    apply_filter : bool
+        If False, keep the input GTIs (only ``tstart``/``tstop`` apply), as gtmktime
+        ``apply_filter=no``.
+    header_obstimes : bool
+        Set ``TSTART``/``TSTOP`` to the bounds of the resulting GTIs.
+    tstart, tstop : float, optional
+        Restrict the GTIs to this MET range.
+    allow_empty : bool
+        Return an empty event list instead of raising when no good time or no event remains.
+
+    Returns
+    -------
+    events : `~gammapy_lat.data.LATEventList`
+        Events inside the new GTIs, with the new GTIs.
+
+    Raises
+    ------
+    gammapy_lat.errors.LATDataError
+        The spacecraft rows do not cover the events' GTIs.
+    gammapy_lat.errors.FilterExpressionError
+        Malformed filter or unknown column.
+    gammapy_lat.errors.SelectionError
+        No good time or no event left (unless ``allow_empty``), roicut without a cone.
+    """
+    spacecraft.check_gti_coverage(events.gti_start, events.gti_stop, what=f"the GTIs of {events.source}")
+    if apply_filter:
+        roi = zmax = None
+        if roicut:
+            roi = events.dss.cone
+            zrange = events.dss.zenith_range
+            if roi is None or zrange is None:
+                raise SelectionError(
+                    f"{events.source}: roicut needs an acceptance cone and a zenith-angle cut in the DSS "
+                    "keywords (run select with ra/dec/rad and zmax first)"
+                )
+            zmax = zrange[1]
+        start, stop = good_time_intervals(spacecraft, filter, roicut, roi, zmax)
+    else:
+        start, stop = np.array([-np.inf]), np.array([np.inf])
+    if tstart is not None or tstop is not None:
+        lo = -np.inf if tstart is None else float(tstart)
+        hi = np.inf if tstop is None else float(tstop)
+        start, stop = intersect_intervals(start, stop, [lo], [hi])
+    if start.size == 0 and not allow_empty:
+        raise SelectionError(f"{spacecraft._source()}: the filter {filter!r} selects no good time")
+    out = events.select_gti((start, stop), allow_empty=True, update_header_times=header_obstimes)
+    if out.gti_start.size == 0 and not allow_empty:
+        raise SelectionError(
+            f"{events.source}: no good time left after intersecting its GTIs with the filter {filter!r}"
+        )
+    if len(out) == 0 and not allow_empty:
+        raise SelectionError(f"{events.source}: no event left inside the new good time intervals")
+    log.info(
+        "mktime: %d -> %d GTIs, %d -> %d events, ontime %.1f -> %.1f s",
+        events.gti_start.size, out.gti_start.size, len(events), len(out), events.ontime.value, out.ontime.value,
+    )  # fmt: skip
+    return out
