@@ -40,6 +40,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Time resolution of the accumulation (s): contributions are integer multiples of it, summed exactly.
+QUANTUM = 1e-6
+
 
 def roi_pixels(nside, nest, frame, lon, lat, radius):
     """HEALPix pixels of a region of interest, with a margin for bilinear look-up.
@@ -245,8 +248,14 @@ def accumulate_livetime(
     zmax=180.0,
     rings=None,
     chunk_size=4096,
+    quantum=QUANTUM,
+    in_quanta=False,
 ):
     """Accumulate livetime per HEALPix pixel (RING order) and cos θ bin, exactly at pixel centres.
+
+    The weights are rounded to integer multiples of ``quantum`` (1 µs) and accumulated as
+    integer-valued doubles, which are summed exactly: pixels without livetime get exactly zero
+    and the result does not depend on the order of summation (time chunks, parallel workers).
 
     Parameters
     ----------
@@ -267,6 +276,10 @@ def accumulate_livetime(
         Ring indices (0-based) to compute; all by default.
     chunk_size : int
         Number of intervals processed together.
+    quantum : float
+        Time resolution of the accumulation (s).
+    in_quanta : bool
+        Return the values in units of ``quantum`` (integer-valued) instead of seconds.
 
     Returns
     -------
@@ -277,7 +290,7 @@ def accumulate_livetime(
     """
     edges = np.asarray(costheta_edges, float)
     nbins = len(edges) - 1
-    weights = [np.asarray(w, float) for w in weights]
+    weights = [np.round(np.asarray(w, float) / quantum) for w in weights]
     use_zenith = zmax < 180.0
     zcut = np.cos(np.radians(zmax))
 
@@ -377,6 +390,8 @@ def accumulate_livetime(
         for iw in range(len(weights)):
             values[iw][row0 : row0 + n] = lt[iw].T
         row0 += n
+    if not in_quanta:
+        values = [v * quantum for v in values]
     return ring_index, values
 
 
@@ -391,6 +406,8 @@ def accumulate_livetime_phi(
     zenith=None,
     zmax=180.0,
     chunk_size=2048,
+    quantum=QUANTUM,
+    in_quanta=False,
 ):
     """Accumulate livetime with φ bins, per pixel (direct evaluation at pixel centres).
 
@@ -432,10 +449,12 @@ def accumulate_livetime_phi(
         idx_total = pp * nbins * (1 + nphibins) + ci
         idx_phi = pp * nbins * (1 + nphibins) + (pi_ + 1) * nbins + ci
         for iw, w in enumerate(weights):
-            wr = w[sl][rr]
+            wr = np.round(w[sl][rr] / quantum)
             acc = np.bincount(idx_total, weights=wr, minlength=size)
             acc += np.bincount(idx_phi, weights=wr, minlength=size)
             out[iw] += acc.reshape(npix, -1)
+    if not in_quanta:
+        out = [v * quantum for v in out]
     return out
 
 
@@ -492,7 +511,7 @@ def _chunk_task(nside, edges, binning, nphibins, zmax, rings, pixel_vectors, arr
         scx = _unit_vectors(arrays["scx_ra"], arrays["scx_dec"])
         zen = _unit_vectors(arrays["zen_ra"], arrays["zen_dec"])
         live, wlive = accumulate_livetime_phi(
-            pixel_vectors, edges, binning, nphibins, scz, scx, [w, ww], zenith=zen, zmax=zmax
+            pixel_vectors, edges, binning, nphibins, scz, scx, [w, ww], zenith=zen, zmax=zmax, in_quanta=True
         )
         return live, wlive
     _, (live, wlive) = accumulate_livetime(
@@ -505,6 +524,7 @@ def _chunk_task(nside, edges, binning, nphibins, zmax, rings, pixel_vectors, arr
         arrays["zen_dec"],
         zmax=zmax,
         rings=rings,
+        in_quanta=True,
     )
     return live, wlive
 
@@ -630,6 +650,8 @@ def livetime_cube_arrays(
     for a, b in results[1:]:
         live += a
         wlive += b
+    live *= QUANTUM
+    wlive *= QUANTUM
 
     # rows come in RING order of the computed rings; map to the requested ordering and region
     if phibins:
