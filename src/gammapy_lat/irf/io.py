@@ -78,8 +78,15 @@ def exposure_cube_hdulist(exposure, gti=None, irf_name=None, evtype=None):
     geom = exposure.geom
     energy = geom.axes["energy_true"].center.to_value("MeV")
     if isinstance(geom, HpxGeom):
-        hdulist = exposure.to_hdulist(format="fgst-bexpcube")
+        # gammapy 2.1 cannot write format="fgst-bexpcube" (no bands-table writer for it): write the
+        # same column layout (ENERGY1..n) under the gtexpcube2 HDU names, with an ENERGIES table
+        # holding "Energy" as the WCS branch
+        hdulist = exposure.to_hdulist(hdu="HPXEXPOSURES", format="fgst-template")
         header = hdulist[1].header
+        header["HPX_CONV"] = "FGST-BEXPCUBE"
+        hdulist[2] = fits.BinTableHDU.from_columns(
+            [fits.Column("Energy", format="1D", unit="MeV", array=energy)], name="ENERGIES"
+        )
     elif isinstance(geom, WcsGeom):
         header = geom.to_image().wcs.to_header()
         primary = fits.PrimaryHDU(data=exposure.quantity.to_value("cm2 s").astype(np.float32), header=header)
