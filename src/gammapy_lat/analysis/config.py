@@ -1,0 +1,991 @@
+"""Analysis configuration: a validated pydantic schema read from YAML.
+
+The layout follows Gammapy's `~gammapy.analysis.AnalysisConfig` (quantities written as strings such
+as ``"1 TeV"``, defaults for every setting, unknown keys rejected) but holds any number of
+``datasets`` blocks, each with an ``instrument``:
+
+* ``lat``: Fermi-LAT events and spacecraft files reduced with `gammapy_lat.makers`;
+* ``iact``: IACT DL3 data reduced with Gammapy's makers (3D or 1D, including point-like IRFs with an
+  energy-dependent ``RAD_MAX``);
+* ``dl4``: datasets that are already reduced (Gammapy datasets files, OGIP spectra, fermipy outputs).
+
+Relative paths are resolved against the data root: ``general.data_root`` if set, else the
+environment variable ``GAMMAPY_LAT_DATA``, else the folder of the config file. Paths starting with
+``./`` or ``../`` are relative to the config file (for files shipped next to it, such as models).
+Absolute paths and paths starting with an environment variable (``$GAMMAPY_DATA/...``) are used as
+they are.
+"""
+import glob
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, List, Literal, Optional, Union
+
+import astropy.units as u
+import numpy as np
+import yaml
+from astropy.coordinates import Angle, SkyCoord
+from astropy.time import Time
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ..errors import ConfigError
+
+__all__ = [
+    "AnalysisConfig",
+    "GeneralConfig",
+    "LATDatasetsConfig",
+    "IACTDatasetsConfig",
+    "DL4DatasetsConfig",
+    "DATA_ROOT_ENV",
+    "TEMPLATES",
+]
+
+log = logging.getLogger(__name__)
+
+DATA_ROOT_ENV = "GAMMAPY_LAT_DATA"
+TEMPLATE_PATH = Path(__file__).resolve().parent / "templates"
+TEMPLATES = ("lat", "iact", "joint")
+
+
+# --------------------------------------------------------------------------------------------
+# Quantity types: strings in YAML, astropy objects in Python
+# --------------------------------------------------------------------------------------------
+def _quantity_validator(physical_type, example):
+    def validate(value):
+        if isinstance(value, (int, float)) and physical_type == "dimensionless":
+            return u.Quantity(value)
+        try:
+            quantity = u.Quantity(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"expected a quantity like '{example}', got {value!r}") from exc
+        if not quantity.isscalar:
+            raise ValueError(f"expected a single value like '{example}', got {value!r}")
+        if quantity.unit.physical_type != physical_type:
+            unit = quantity.unit.to_string() or "no unit"
+            raise ValueError(
+                f"wrong unit '{unit}' in {value!r}: expected {physical_type} (like '{example}')"
+            )
+        return quantity
+
+    return validate
+
+
+def _angle(value):
+    quantity = _quantity_validator("angle", "0.1 deg")(value)
+    return Angle(quantity)
+
+
+def _time(value):
+    if isinstance(value, Time):
+        return value
+    try:
+        return Time(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"expected a time like '2008-08-04T15:43:37' or a Time, got {value!r}") from exc
+
+
+def _serialize_quantity(value):
+    return f"{value.value:.10g} {value.unit.to_string()}".strip()
+
+
+def _serialize_time(value):
+    return value.isot if value.isscalar else list(value.isot)
+
+
+_SER = dict(when_used="json-unless-none", return_type=str)
+
+AngleType = Annotated[Angle, BeforeValidator(_angle), PlainSerializer(_serialize_quantity, **_SER)]
+EnergyType = Annotated[
+    u.Quantity,
+    BeforeValidator(_quantity_validator("energy", "1 TeV")),
+    PlainSerializer(_serialize_quantity, **_SER),
+]
+SolidAngleType = Annotated[
+    u.Quantity,
+    BeforeValidator(_quantity_validator("solid angle", "0.3 deg2")),
+    PlainSerializer(_serialize_quantity, **_SER),
+]
+TimeType = Annotated[Time, BeforeValidator(_time), PlainSerializer(_serialize_time, when_used="json-unless-none")]
+
+
+class BaseConfig(BaseModel):
+    """Base of all configuration sections: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        validate_assignment=True,
+        extra="forbid",
+        validate_default=True,
+        use_enum_values=True,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Small building blocks
+# --------------------------------------------------------------------------------------------
+class SkyCoordConfig(BaseConfig):
+    """A sky position (``frame``, ``lon``, ``lat``)."""
+
+    frame: Literal["icrs", "galactic"] = "icrs"
+    lon: Optional[AngleType] = None
+    lat: Optional[AngleType] = None
+
+    @model_validator(mode="after")
+    def _both_or_none(self):
+        if (self.lon is None) != (self.lat is None):
+            raise ValueError("give both 'lon' and 'lat' or neither")
+        return self
+
+    @property
+    def is_set(self):
+        return self.lon is not None
+
+    def to_skycoord(self):
+        """Position as a `~astropy.coordinates.SkyCoord` (None when unset)."""
+        if not self.is_set:
+            return None
+        return SkyCoord(self.lon, self.lat, frame=self.frame)
+
+
+class CircleConfig(SkyCoordConfig):
+    """A circle on the sky; ``radius: null`` means a point (for point-like IRFs with ``RAD_MAX``)."""
+
+    radius: Optional[AngleType] = None
+
+    def to_region(self):
+        """`~regions.CircleSkyRegion`, `~regions.PointSkyRegion` or None when the centre is unset."""
+        from regions import CircleSkyRegion, PointSkyRegion
+
+        center = self.to_skycoord()
+        if center is None:
+            return None
+        if self.radius is None:
+            return PointSkyRegion(center)
+        return CircleSkyRegion(center, self.radius)
+
+
+class EnergyRangeConfig(BaseConfig):
+    """An energy interval; either end may be left open."""
+
+    min: Optional[EnergyType] = None
+    max: Optional[EnergyType] = None
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"energy range is empty: min={self.min} is not below max={self.max}")
+        return self
+
+    @property
+    def is_set(self):
+        return self.min is not None or self.max is not None
+
+
+class EnergyAxisConfig(BaseConfig):
+    """A logarithmic energy axis: ``min``, ``max`` and ``nbins`` (or ``nbins_per_decade``)."""
+
+    min: Optional[EnergyType] = None
+    max: Optional[EnergyType] = None
+    nbins: Optional[int] = Field(None, ge=1)
+    nbins_per_decade: Optional[float] = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"energy axis is empty: min={self.min} is not below max={self.max}")
+        if self.nbins is not None and self.nbins_per_decade is not None:
+            raise ValueError("give either 'nbins' or 'nbins_per_decade', not both")
+        return self
+
+    @property
+    def is_set(self):
+        return self.min is not None and self.max is not None and (
+            self.nbins is not None or self.nbins_per_decade is not None
+        )
+
+    def to_axis(self, name="energy"):
+        """`~gammapy.maps.MapAxis` with log-spaced edges, or None when incomplete."""
+        from gammapy.maps import MapAxis
+
+        if not self.is_set:
+            return None
+        unit = self.min.unit
+        if self.nbins is not None:
+            nbin = self.nbins
+        else:
+            decades = np.log10(self.max.to_value(unit) / self.min.value)
+            nbin = max(int(np.ceil(decades * self.nbins_per_decade - 1e-6)), 1)
+        return MapAxis.from_energy_bounds(self.min, self.max.to(unit), nbin=nbin, name=name)
+
+
+class TimeRangeConfig(BaseConfig):
+    """A time interval (ISO strings or astropy `~astropy.time.Time`)."""
+
+    start: Optional[TimeType] = None
+    stop: Optional[TimeType] = None
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if (self.start is None) != (self.stop is None):
+            raise ValueError("give both 'start' and 'stop' or neither")
+        if self.start is not None and self.start >= self.stop:
+            raise ValueError("time range is empty: start is not before stop")
+        return self
+
+    @property
+    def is_set(self):
+        return self.start is not None
+
+
+class WidthConfig(BaseConfig):
+    width: AngleType = "5 deg"
+    height: AngleType = "5 deg"
+
+
+class ExclusionConfig(BaseConfig):
+    """Exclusion regions: a mask file, a DS9 region file and/or circles given here."""
+
+    mask: Optional[str] = None
+    region_file: Optional[str] = None
+    regions: List[CircleConfig] = []
+    # geometry of the exclusion mask made from regions for 1D analyses (3D uses the dataset geometry)
+    width: AngleType = "6 deg"
+    binsize: AngleType = "0.02 deg"
+
+    @field_validator("regions")
+    @classmethod
+    def _radius_required(cls, value):
+        for region in value:
+            if region.radius is None or not region.is_set:
+                raise ValueError("each exclusion region needs 'lon', 'lat' and 'radius'")
+        return value
+
+    @property
+    def is_set(self):
+        return bool(self.mask or self.region_file or self.regions)
+
+
+# --------------------------------------------------------------------------------------------
+# General
+# --------------------------------------------------------------------------------------------
+class LogConfig(BaseConfig):
+    level: Literal["debug", "info", "warning", "error", "DEBUG", "INFO", "WARNING", "ERROR"] = "info"
+    filename: Optional[str] = None
+    filemode: Optional[Literal["w", "a"]] = None
+    format: Optional[str] = None
+    datefmt: Optional[str] = None
+
+
+class GeneralConfig(BaseConfig):
+    """Output folder, logging, parallelism and the data root."""
+
+    outdir: str = "analysis"
+    data_root: Optional[str] = None
+    log: LogConfig = LogConfig()
+    n_jobs: int = Field(1, ge=1)
+    parallel_backend: Optional[Literal["multiprocessing", "ray"]] = None
+    progress_bar: bool = True
+
+
+# --------------------------------------------------------------------------------------------
+# IACT (DL3) datasets
+# --------------------------------------------------------------------------------------------
+class ObservationSelectionConfig(BaseConfig):
+    obs_ids: List[int] = []
+    obs_cone: CircleConfig = CircleConfig()
+    obs_time: TimeRangeConfig = TimeRangeConfig()
+    required_irf: Union[Literal["full-enclosure", "point-like", "all-optional"], List[
+        Literal["events", "gti", "aeff", "edisp", "psf", "bkg", "rad_max"]
+    ]] = "full-enclosure"
+
+    @model_validator(mode="after")
+    def _cone_radius(self):
+        if self.obs_cone.is_set and self.obs_cone.radius is None:
+            raise ValueError("obs_cone needs a 'radius'")
+        return self
+
+
+class WcsConfig(BaseConfig):
+    skydir: SkyCoordConfig = SkyCoordConfig()
+    binsize: AngleType = "0.02 deg"
+    width: WidthConfig = WidthConfig()
+    binsize_irf: AngleType = "0.2 deg"
+    proj: str = "CAR"
+
+
+class IACTAxesConfig(BaseConfig):
+    energy: EnergyAxisConfig = EnergyAxisConfig(min="1 TeV", max="10 TeV", nbins=5)
+    energy_true: EnergyAxisConfig = EnergyAxisConfig(min="0.5 TeV", max="20 TeV", nbins=16)
+
+
+class IACTGeomConfig(BaseConfig):
+    wcs: WcsConfig = WcsConfig()
+    axes: IACTAxesConfig = IACTAxesConfig()
+
+
+class ReflectedConfig(BaseConfig):
+    """Options of the OFF-region finder of `~gammapy.makers.ReflectedRegionsBackgroundMaker`."""
+
+    finder: Literal["reflected", "wobble"] = "reflected"
+    n_off_regions: int = Field(3, ge=1)
+    min_distance_input: AngleType = "0.1 rad"
+    max_region_number: int = Field(10000, ge=1)
+    binsz: AngleType = "0.01 deg"
+
+
+class BackgroundConfig(BaseConfig):
+    """Background estimation: FoV template normalisation (3D), reflected regions (1D) or ring (3D)."""
+
+    method: Optional[Literal["fov_background", "reflected", "ring"]] = None
+    fov_method: Literal["scale", "fit"] = "scale"
+    fov_spectral_model: Literal["pl-norm", "pl"] = "pl-norm"
+    reflected: ReflectedConfig = ReflectedConfig()
+    ring_r_in: AngleType = "0.7 deg"
+    ring_width: AngleType = "0.3 deg"
+    exclusion: ExclusionConfig = ExclusionConfig()
+
+
+class SafeMaskConfig(BaseConfig):
+    """Options of `~gammapy.makers.SafeMaskMaker`."""
+
+    methods: List[Literal["aeff-default", "aeff-max", "edisp-bias", "offset-max", "bkg-peak"]] = [
+        "aeff-default"
+    ]
+    aeff_percent: float = Field(10, ge=0, le=100)
+    bias_percent: float = Field(10, ge=0)
+    offset_max: AngleType = "3 deg"
+    fixed_offset: Optional[AngleType] = None
+    position: SkyCoordConfig = SkyCoordConfig()
+
+
+class IACTDatasetsConfig(BaseConfig):
+    """IACT DL3 data reduced with Gammapy's makers."""
+
+    instrument: Literal["iact"]
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.+-]+$")
+    datastore: str
+    observations: ObservationSelectionConfig = ObservationSelectionConfig()
+    type: Literal["3d", "1d"] = "3d"
+    stack: bool = True
+    geom: IACTGeomConfig = IACTGeomConfig()
+    offset_max: AngleType = "2.5 deg"
+    map_selection: List[Literal["counts", "exposure", "background", "psf", "edisp"]] = [
+        "counts",
+        "exposure",
+        "background",
+        "psf",
+        "edisp",
+    ]
+    on_region: CircleConfig = CircleConfig()
+    containment_correction: bool = True
+    background: BackgroundConfig = BackgroundConfig()
+    safe_mask: SafeMaskConfig = SafeMaskConfig()
+    fit_range: EnergyRangeConfig = EnergyRangeConfig()
+
+    @model_validator(mode="after")
+    def _check(self):
+        method = self.background.method
+        if self.type == "1d":
+            if not self.on_region.is_set:
+                raise ValueError("a 1d reduction needs 'on_region' (lon, lat and radius or null)")
+            if method in ("fov_background", "ring"):
+                raise ValueError(f"background.method '{method}' is for 3d reductions; use 'reflected'")
+            if self.on_region.radius is None and self.containment_correction:
+                raise ValueError(
+                    "on_region.radius is null (RAD_MAX point-like IRFs): set containment_correction: false"
+                )
+        else:
+            if method == "reflected":
+                raise ValueError("background.method 'reflected' is for 1d reductions")
+            if not self.geom.wcs.skydir.is_set:
+                raise ValueError("a 3d reduction needs geom.wcs.skydir (lon, lat)")
+        if not self.geom.axes.energy.is_set:
+            raise ValueError("geom.axes.energy needs min, max and nbins")
+        _check_fit_range(self.fit_range, self.geom.axes.energy)
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# LAT datasets
+# --------------------------------------------------------------------------------------------
+class LATSelectionConfig(BaseConfig):
+    """gtselect-like event selection."""
+
+    evclass: int = Field(128, ge=1)
+    evtype: int = Field(3, ge=1)
+    zmax: AngleType = "90 deg"
+    energy: EnergyRangeConfig = EnergyRangeConfig(min="100 MeV", max="100 GeV")
+    time: TimeRangeConfig = TimeRangeConfig()
+    tmin: Optional[float] = None
+    tmax: Optional[float] = None
+    roi: CircleConfig = CircleConfig()
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.tmin is not None and self.tmax is not None and self.tmin >= self.tmax:
+            raise ValueError("tmin is not below tmax")
+        if self.time.is_set and (self.tmin is not None or self.tmax is not None):
+            raise ValueError("give either 'time' or 'tmin'/'tmax' (MET), not both")
+        if self.roi.is_set and self.roi.radius is None:
+            raise ValueError("roi needs a 'radius'")
+        return self
+
+
+class LATMkTimeConfig(BaseConfig):
+    """gtmktime-like good-time selection from the spacecraft file."""
+
+    filter: str = "(DATA_QUAL>0)&&(LAT_CONFIG==1)"
+    roicut: bool = False
+
+
+class LATLivetimeConfig(BaseConfig):
+    """Livetime cube: an existing file or the options to compute one."""
+
+    file: Optional[str] = None
+    nside: Optional[int] = Field(None, ge=1)
+    binsz: AngleType = "1 deg"
+    dcostheta: float = Field(0.025, gt=0, le=1)
+    zmax: Optional[AngleType] = None
+
+
+class LATComponentConfig(BaseConfig):
+    """One event-type component: its own dataset, IRFs and isotropic template."""
+
+    name: Optional[str] = None
+    evtype: int = Field(..., ge=1)
+    isodiff: Optional[str] = None
+
+
+class LATAxesConfig(BaseConfig):
+    energy: EnergyAxisConfig = EnergyAxisConfig(min="100 MeV", max="100 GeV", nbins_per_decade=8)
+    energy_true: EnergyAxisConfig = EnergyAxisConfig()
+
+
+class LATGeomConfig(BaseConfig):
+    wcs: WcsConfig = WcsConfig(binsize="0.1 deg", width={"width": "10 deg", "height": "10 deg"},
+                               binsize_irf="0.5 deg")
+    axes: LATAxesConfig = LATAxesConfig()
+
+
+class LATEDispConfig(BaseConfig):
+    enabled: bool = True
+    edisp_bins: int = Field(2, ge=0)
+
+
+class LATPSFConfig(BaseConfig):
+    max_radius: AngleType = "10 deg"
+
+
+class LATDatasetsConfig(BaseConfig):
+    """Fermi-LAT events and spacecraft files, reduced with `gammapy_lat.makers`."""
+
+    instrument: Literal["lat"]
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.+-]+$")
+    events: Union[str, List[str]]
+    spacecraft: Union[str, List[str]]
+    irf: str = "P8R3_SOURCE_V3"
+    caldb: Optional[str] = None
+    selection: LATSelectionConfig = LATSelectionConfig()
+    gtmktime: LATMkTimeConfig = LATMkTimeConfig()
+    ltcube: LATLivetimeConfig = LATLivetimeConfig()
+    components: List[LATComponentConfig] = []
+    geom: LATGeomConfig = LATGeomConfig()
+    edisp: LATEDispConfig = LATEDispConfig()
+    psf: LATPSFConfig = LATPSFConfig()
+    fit_range: EnergyRangeConfig = EnergyRangeConfig()
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.geom.wcs.skydir.is_set:
+            if not self.selection.roi.is_set:
+                raise ValueError("give geom.wcs.skydir or selection.roi (the map centre)")
+        if not self.geom.axes.energy.is_set:
+            raise ValueError("geom.axes.energy needs min, max and nbins or nbins_per_decade")
+        sel, axis = self.selection.energy, self.geom.axes.energy
+        if sel.min is not None and axis.min < sel.min * (1 - 1e-6):
+            raise ValueError(
+                f"geom.axes.energy.min={axis.min} is below selection.energy.min={sel.min}: "
+                "the map would have bins without selected events"
+            )
+        if sel.max is not None and axis.max > sel.max * (1 + 1e-6):
+            raise ValueError(
+                f"geom.axes.energy.max={axis.max} is above selection.energy.max={sel.max}: "
+                "the map would have bins without selected events"
+            )
+        names = [c.name or f"evtype{c.evtype}" for c in self.components]
+        if len(set(names)) != len(names):
+            raise ValueError(f"component names are not unique: {names}")
+        for comp in self.components:
+            if comp.evtype & ~1023:
+                raise ValueError(f"components: evtype {comp.evtype} is not a Pass 8 event-type mask")
+        _check_fit_range(self.fit_range, self.geom.axes.energy)
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# DL4 datasets
+# --------------------------------------------------------------------------------------------
+class DL4DatasetsConfig(BaseConfig):
+    """Datasets that are already reduced."""
+
+    instrument: Literal["dl4"]
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.+-]+$")
+    format: Literal["gammapy", "ogip", "fermipy"]
+    path: Union[str, List[str]]
+    models: Optional[str] = None
+    stack: bool = False
+    edisp_bins: int = Field(0, ge=0)
+    fit_range: EnergyRangeConfig = EnergyRangeConfig()
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.models is not None and self.format != "gammapy":
+            raise ValueError("'models' is only read with format 'gammapy'")
+        if self.edisp_bins and self.format != "fermipy":
+            raise ValueError("'edisp_bins' applies to format 'fermipy' only")
+        return self
+
+
+DatasetsBlock = Annotated[
+    Union[LATDatasetsConfig, IACTDatasetsConfig, DL4DatasetsConfig],
+    Field(discriminator="instrument"),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Models, fit, estimators, outputs
+# --------------------------------------------------------------------------------------------
+class CatalogModelsConfig(BaseConfig):
+    """Sources of a catalog around a position (`gammapy_lat.models.catalog_roi_models`)."""
+
+    catalog: str
+    center: SkyCoordConfig = SkyCoordConfig()
+    radius: AngleType = "5 deg"
+    free_radius: Optional[AngleType] = None
+    extdir: Optional[str] = None
+
+
+class ModelsEntryConfig(BaseConfig):
+    """One source of models: a Gammapy models YAML, a gtlike XML file or a catalog selection.
+
+    ``datasets`` restricts the models to the datasets of the given blocks (e.g. the Galactic and
+    isotropic diffuse models to the LAT block); by default they apply to every dataset.
+    """
+
+    file: Optional[str] = None
+    format: Optional[Literal["yaml", "xml"]] = None
+    catalog: Optional[CatalogModelsConfig] = None
+    datasets: Optional[List[str]] = None
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.file is None) == (self.catalog is None):
+            raise ValueError("give exactly one of 'file' or 'catalog'")
+        if self.file is not None and self.format is None:
+            suffix = Path(self.file).suffix.lower()
+            fmt = {".yaml": "yaml", ".yml": "yaml", ".xml": "xml"}.get(suffix)
+            if fmt is None:
+                raise ValueError(f"cannot guess the format of {self.file!r}: set format: yaml or xml")
+            self.__dict__["format"] = fmt
+        return self
+
+
+class FitConfig(BaseConfig):
+    """`~gammapy.modeling.Fit` options and a global fit energy range."""
+
+    backend: Literal["minuit", "scipy"] = "minuit"
+    optimize_opts: dict = {}
+    covariance: bool = True
+    energy_range: EnergyRangeConfig = EnergyRangeConfig()
+
+
+class FluxPointsConfig(BaseConfig):
+    """Flux points of one source. With several datasets blocks (``by_block``: null or true) the
+    points are computed for each block in its own fit range, which together make the broadband
+    SED; ``by_block: false`` fits all datasets together in each energy bin."""
+
+    source: str
+    energy: EnergyAxisConfig = EnergyAxisConfig()
+    by_block: Optional[bool] = None
+    selection_optional: Union[Literal["all"], List[Literal["errn-errp", "ul", "scan"]]] = ["ul"]
+    n_sigma_ul: float = Field(2, gt=0)
+
+    @model_validator(mode="after")
+    def _axis(self):
+        if not self.energy.is_set:
+            raise ValueError("flux_points.energy needs min, max and nbins or nbins_per_decade")
+        return self
+
+
+class LightCurveConfig(BaseConfig):
+    source: str
+    energy: EnergyRangeConfig = EnergyRangeConfig()
+    time_intervals: List[TimeRangeConfig] = []
+    selection_optional: Union[Literal["all"], List[Literal["errn-errp", "ul", "scan"]]] = ["ul"]
+    n_sigma_ul: float = Field(2, gt=0)
+
+
+class ExcessMapConfig(BaseConfig):
+    datasets: Optional[List[str]] = None
+    correlation_radius: AngleType = "0.1 deg"
+    energy: EnergyRangeConfig = EnergyRangeConfig()
+
+
+class TSMapConfig(BaseConfig):
+    datasets: Optional[List[str]] = None
+    index: float = 2.0
+    kernel_width: AngleType = "0.5 deg"
+    energy: EnergyRangeConfig = EnergyRangeConfig()
+    exclude: List[str] = []
+
+
+class Theta2Config(BaseConfig):
+    datasets: Optional[List[str]] = None
+    position: SkyCoordConfig
+    theta2_max: SolidAngleType = "0.2 deg2"
+    nbins: int = Field(20, ge=1)
+    energy: EnergyRangeConfig = EnergyRangeConfig()
+    off_regions_number: int = Field(1, ge=1)
+
+
+class EstimatorsConfig(BaseConfig):
+    """Estimators run after the fit; a missing (null) section is not run."""
+
+    flux_points: Optional[FluxPointsConfig] = None
+    light_curve: Optional[LightCurveConfig] = None
+    excess_map: Optional[ExcessMapConfig] = None
+    ts_map: Optional[TSMapConfig] = None
+    theta2: Optional[Theta2Config] = None
+
+
+class OutputsConfig(BaseConfig):
+    """Which products are written besides the ones the steps need."""
+
+    plots: bool = True
+    write_covariance: bool = True
+    checksum: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# Top level
+# --------------------------------------------------------------------------------------------
+def _check_fit_range(fit_range, axis):
+    if fit_range.min is not None and axis.max is not None and fit_range.min >= axis.max:
+        raise ValueError(f"fit_range.min={fit_range.min} is not below the energy axis max {axis.max}")
+    if fit_range.max is not None and axis.min is not None and fit_range.max <= axis.min:
+        raise ValueError(f"fit_range.max={fit_range.max} is not above the energy axis min {axis.min}")
+
+
+def _format_location(loc):
+    parts = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("lat", "iact", "dl4") and parts and parts[-1].startswith("["):
+            continue  # discriminator tag inserted by pydantic
+        elif item.startswith("function-") or item in ("list[...]", "str", "int"):
+            continue
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "<top level>"
+
+
+def _error_from_validation(exc, source=None):
+    lines = []
+    seen = set()
+    for err in exc.errors():
+        loc = _format_location(err["loc"])
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif err["type"] == "union_tag_invalid":
+            msg = f"unknown instrument {err.get('input', {}).get('instrument')!r} (expected lat, iact or dl4)"
+        elif err["type"] == "union_tag_not_found":
+            msg = "each datasets block needs an 'instrument' (lat, iact or dl4)"
+        if (loc, msg) in seen:
+            continue
+        seen.add((loc, msg))
+        lines.append(f"{loc}: {msg}")
+    where = f" in {source}" if source else ""
+    return ConfigError(f"Invalid analysis config{where}: " + "; ".join(lines))
+
+
+class AnalysisConfig(BaseConfig):
+    """Configuration of a `~gammapy_lat.analysis.Analysis`.
+
+    Attributes
+    ----------
+    general : `GeneralConfig`
+        Output folder, logging, parallelism, data root.
+    datasets : list
+        One or more datasets blocks (`LATDatasetsConfig`, `IACTDatasetsConfig`,
+        `DL4DatasetsConfig`), chosen by their ``instrument`` key.
+    models : list of `ModelsEntryConfig`
+        Gammapy YAML, gtlike XML or catalog models, shared by all datasets unless restricted.
+    fit : `FitConfig`
+        Fit options.
+    estimators : `EstimatorsConfig`
+        Flux points, light curve, excess/TS maps, θ² table.
+    outputs : `OutputsConfig`
+        Optional products.
+
+    Examples
+    --------
+    >>> from gammapy_lat.analysis import AnalysisConfig
+    >>> config = AnalysisConfig.read("configs/hess-crab-3d.yaml")  # doctest: +SKIP
+    >>> config.datasets[0].geom.wcs.binsize = "0.05 deg"  # doctest: +SKIP
+    """
+
+    general: GeneralConfig = GeneralConfig()
+    datasets: List[DatasetsBlock] = Field(..., min_length=1)
+    models: List[ModelsEntryConfig] = []
+    fit: FitConfig = FitConfig()
+    estimators: EstimatorsConfig = EstimatorsConfig()
+    outputs: OutputsConfig = OutputsConfig()
+
+    # folder against which relative paths are resolved when no data root is set (not serialised)
+    _base_dir: Optional[Path] = None
+
+    @model_validator(mode="after")
+    def _cross_checks(self):
+        names = [block.name for block in self.datasets]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"datasets: block names must be unique, repeated: {duplicates}")
+        for idx, entry in enumerate(self.models):
+            for name in entry.datasets or []:
+                if name not in names:
+                    raise ValueError(f"models[{idx}].datasets: no datasets block named {name!r}")
+        est = self.estimators
+        for key in ("excess_map", "ts_map", "theta2"):
+            section = getattr(est, key)
+            for name in (section.datasets or []) if section is not None else []:
+                if name not in names:
+                    raise ValueError(f"estimators.{key}.datasets: no datasets block named {name!r}")
+        if est.theta2 is not None:
+            blocks = [b for b in self.datasets if b.name in (est.theta2.datasets or names)]
+            if not any(b.instrument == "iact" for b in blocks):
+                raise ValueError("estimators.theta2 needs at least one iact datasets block")
+        # the global fit range must overlap every dataset's energy axis
+        frange = self.fit.energy_range
+        for idx, block in enumerate(self.datasets):
+            if block.instrument == "dl4":
+                continue
+            try:
+                _check_fit_range(frange, block.geom.axes.energy)
+            except ValueError as exc:
+                raise ValueError(f"fit.energy_range vs datasets[{idx}] ({block.name}): {exc}") from None
+        if est.flux_points is not None:
+            fp = est.flux_points.energy
+            bounds = [b.geom.axes.energy for b in self.datasets if b.instrument != "dl4"]
+            if bounds and len(bounds) == len(self.datasets):
+                emin = min(a.min for a in bounds)
+                emax = max(a.max for a in bounds)
+                if fp.max <= emin or fp.min >= emax:
+                    raise ValueError(
+                        f"estimators.flux_points.energy ({fp.min} - {fp.max}) does not overlap the "
+                        f"datasets' energy range ({emin} - {emax})"
+                    )
+        return self
+
+    # ---------------------------------------------------------------- I/O
+    @classmethod
+    def from_dict(cls, data, base_dir=None, source=None):
+        """Validate a nested dict; errors become a `~gammapy_lat.errors.ConfigError`."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"Invalid analysis config{' in ' + str(source) if source else ''}: "
+                              f"expected a mapping at the top level, got {type(data).__name__}")
+        data = dict(data)
+        data.pop("metadata", None)
+        try:
+            config = cls(**data)
+        except ValidationError as exc:
+            raise _error_from_validation(exc, source) from None
+        config._base_dir = Path(base_dir) if base_dir is not None else None
+        return config
+
+    @classmethod
+    def from_yaml(cls, text, base_dir=None, source=None):
+        """Read from a YAML string (``yaml.safe_load``)."""
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"Cannot parse YAML{' in ' + str(source) if source else ''}: {exc}") from None
+        return cls.from_dict(data, base_dir=base_dir, source=source)
+
+    @classmethod
+    def read(cls, path):
+        """Read a YAML config file."""
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"Config file not found: {path}")
+        return cls.from_yaml(path.read_text(), base_dir=path.resolve().parent, source=path)
+
+    @classmethod
+    def template(cls, kind="iact"):
+        """Fully commented template config text (``lat``, ``iact`` or ``joint``)."""
+        if kind not in TEMPLATES:
+            raise ConfigError(f"Unknown template {kind!r}: choose one of {', '.join(TEMPLATES)}")
+        return (TEMPLATE_PATH / f"{kind}.yaml").read_text()
+
+    def to_dict(self):
+        """Plain dict of all settings (quantities as strings)."""
+        return json.loads(self.model_dump_json())
+
+    def to_yaml(self):
+        """All settings as YAML text."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+    def write(self, path, overwrite=False):
+        """Write all settings to a YAML file (atomically)."""
+        from ..utils import atomic_output
+
+        with atomic_output(path, overwrite=overwrite) as tmp:
+            Path(tmp).write_text(self.to_yaml())
+
+    def update(self, other):
+        """New config with the settings of ``other`` (dict, YAML text or config) merged in.
+
+        Nested mappings are merged key by key; lists (such as ``datasets``) are replaced.
+        """
+        if isinstance(other, str):
+            other = yaml.safe_load(other)
+        elif isinstance(other, AnalysisConfig):
+            other = other.model_dump(exclude_defaults=True)
+        merged = _deep_update(self.model_dump(exclude_defaults=True), other)
+        return AnalysisConfig.from_dict(merged, base_dir=self._base_dir)
+
+    def __str__(self):
+        return f"{self.__class__.__name__}\n\n" + self.to_yaml()
+
+    # ---------------------------------------------------------------- paths
+    @property
+    def data_root(self):
+        """Folder that relative data paths refer to (None: the config file's folder)."""
+        root = self.general.data_root or os.environ.get(DATA_ROOT_ENV)
+        if not root:
+            return None
+        return Path(os.path.expandvars(os.path.expanduser(root)))
+
+    def resolve_path(self, value):
+        """Resolve a path of the config.
+
+        ``$VAR`` and ``~`` are expanded; absolute results are returned unchanged; paths starting
+        with ``./`` or ``../`` are relative to the config file's folder; other relative paths are
+        relative to the data root (`data_root`, or the config file's folder when unset).
+        """
+        text = os.path.expanduser(os.path.expandvars(str(value)))
+        if "$" in text:
+            raise ConfigError(f"Undefined environment variable in path {value!r}")
+        path = Path(text)
+        if path.is_absolute():
+            return path
+        base = self._base_dir if self._base_dir is not None else Path.cwd()
+        if text.startswith(("./", "../")):
+            return base / path
+        root = self.data_root
+        if root is None:
+            root = base
+        return root / path
+
+    def resolve_paths(self, value):
+        """Resolve one path, a glob pattern or a list of them into existing files (sorted)."""
+        values = value if isinstance(value, (list, tuple)) else [value]
+        out = []
+        for item in values:
+            path = self.resolve_path(item)
+            if glob.has_magic(str(path)):
+                out.extend(Path(p) for p in sorted(glob.glob(str(path))))
+            else:
+                out.append(path)
+        return out
+
+    @property
+    def outdir(self):
+        """Output folder (relative paths are relative to the current directory)."""
+        return Path(os.path.expandvars(os.path.expanduser(self.general.outdir)))
+
+    def check_inputs(self):
+        """Check that every input file and folder exists, before any work starts.
+
+        Raises
+        ------
+        ConfigError
+            Naming the config key and the missing path.
+        """
+        problems = []
+
+        def need(key, value, kind="file"):
+            if value is None:
+                return
+            try:
+                paths = self.resolve_paths(value)
+            except ConfigError as exc:
+                problems.append(f"{key}: {exc}")
+                return
+            if not paths:
+                problems.append(f"{key}: no file matches {value!r}")
+            for path in paths:
+                ok = path.is_dir() if kind == "dir" else path.exists()
+                if not ok:
+                    problems.append(f"{key}: {kind} not found: {path}")
+
+        for idx, block in enumerate(self.datasets):
+            key = f"datasets[{idx}]"
+            if block.instrument == "iact":
+                path = self.resolve_path(block.datastore)
+                if not path.exists():
+                    problems.append(f"{key}.datastore: not found: {path}")
+                elif path.is_dir() and not any((path / n).exists() for n in ("hdu-index.fits.gz", "hdu-index.fits")):
+                    problems.append(f"{key}.datastore: no hdu-index.fits[.gz] in {path}")
+                excl = block.background.exclusion
+                need(f"{key}.background.exclusion.mask", excl.mask)
+                need(f"{key}.background.exclusion.region_file", excl.region_file)
+            elif block.instrument == "dl4":
+                need(f"{key}.path", block.path)
+                need(f"{key}.models", block.models)
+            elif block.instrument == "lat":
+                need(f"{key}.events", block.events)
+                need(f"{key}.spacecraft", block.spacecraft)
+                need(f"{key}.ltcube.file", block.ltcube.file)
+                need(f"{key}.caldb", block.caldb, kind="dir")
+                for jdx, comp in enumerate(block.components):
+                    need(f"{key}.components[{jdx}].isodiff", comp.isodiff)
+        for idx, entry in enumerate(self.models):
+            need(f"models[{idx}].file", entry.file)
+            if entry.catalog is not None:
+                need(f"models[{idx}].catalog.catalog", entry.catalog.catalog)
+                need(f"models[{idx}].catalog.extdir", entry.catalog.extdir, kind="dir")
+        if problems:
+            raise ConfigError("Invalid analysis config: " + "; ".join(problems))
+
+    def set_logging(self):
+        """Configure logging from ``general.log`` (``logging.basicConfig``)."""
+        settings = self.general.log.model_dump()
+        settings["level"] = settings["level"].upper()
+        settings = {k: v for k, v in settings.items() if v is not None}
+        logging.basicConfig(**settings)
+        logging.getLogger("gammapy_lat").setLevel(settings["level"])
+
+
+def _deep_update(base, other):
+    for key, value in other.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = _deep_update(dict(base[key]), value)
+        else:
+            base[key] = value
+    return base

@@ -1,0 +1,103 @@
+"""Report step: a text summary of the fit and estimator products, and plots."""
+import logging
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..utils import atomic_output
+from .products import write_table
+
+__all__ = ["write_report"]
+
+log = logging.getLogger(__name__)
+
+
+def _savefig(fig, path):
+    with atomic_output(path, overwrite=True) as tmp:
+        fig.savefig(tmp, format=Path(path).suffix[1:], dpi=110, bbox_inches="tight")
+    return Path(path)
+
+
+def write_report(analysis):
+    """Write ``report/summary.txt`` and, if ``outputs.plots``, the SED and light-curve plots.
+
+    Everything is read back from the products of the previous steps, so that the report is the
+    same whether or not those steps ran in this session.
+    """
+    from gammapy.estimators import FluxPoints
+    from gammapy.modeling.models import Models
+
+    outdir = analysis.outdir
+    folder = outdir / "report"
+    fit_info = yaml.safe_load((outdir / "fit" / "fit_result.yaml").read_text())
+    models = Models.read(outdir / "fit" / "models.yaml")
+    products = []
+
+    lines = ["Fit", "---"]
+    for key in ("success", "message", "backend", "method", "nfev", "total_stat", "covariance_success"):
+        lines.append(f"{key:>20s}: {fit_info[key]}")
+    lines.append("")
+    lines.append("Datasets (fit statistic at best fit)")
+    for name, stat in fit_info["datasets"].items():
+        lines.append(f"  {name:<40s} {stat:12.3f}")
+    lines += ["", "Parameters", "----------"]
+    table = models.parameters.to_table()
+    table = table[~table["frozen"]] if "frozen" in table.colnames else table
+    lines += table.pformat(max_lines=-1, max_width=-1)
+
+    estimate = outdir / "estimate"
+    cfg = analysis.config
+    fps = {}
+    if cfg.estimators.flux_points is not None:
+        for path in sorted(estimate.glob("flux_points*.fits")):
+            label = path.stem[len("flux_points_"):] if path.stem != "flux_points" else "all"
+            fps[label] = FluxPoints.read(path, sed_type="likelihood")
+        sed_path = estimate / "flux_points.ecsv"
+        if sed_path.exists():
+            from astropy.table import Table
+
+            lines += ["", f"Flux points of {cfg.estimators.flux_points.source}", "-" * 20]
+            lines += Table.read(sed_path).pformat(max_lines=-1, max_width=-1)
+    with atomic_output(folder / "summary.txt", overwrite=True) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    products.append(folder / "summary.txt")
+    products.append(write_table(models.parameters.to_table(), folder / "parameters.ecsv"))
+
+    if cfg.outputs.plots:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        if fps:
+            source = cfg.estimators.flux_points.source
+            model = models[source]
+            fig, ax = plt.subplots(figsize=(7, 5))
+            emin = min(fp.energy_min.min() for fp in fps.values())
+            emax = max(fp.energy_max.max() for fp in fps.values())
+            model.spectral_model.plot([emin, emax], ax=ax, sed_type="e2dnde", label=source)
+            cov = model.spectral_model.covariance
+            if cov is not None and np.any(cov.data):
+                model.spectral_model.plot_error([emin, emax], ax=ax, sed_type="e2dnde")
+            for label, fp in fps.items():
+                fp.plot(ax=ax, sed_type="e2dnde", label=label)
+            ax.legend()
+            products.append(_savefig(fig, folder / "sed.png"))
+            plt.close(fig)
+        lc_path = estimate / "light_curve.fits"
+        if cfg.estimators.light_curve is not None and lc_path.exists():
+            lc = FluxPoints.read(lc_path, format="lightcurve")
+            fig, ax = plt.subplots(figsize=(7, 4))
+            lc.plot(ax=ax, sed_type="flux")
+            products.append(_savefig(fig, folder / "light_curve.png"))
+            plt.close(fig)
+        for path in sorted(estimate.glob("excess_map_*.fits")):
+            from gammapy.estimators import FluxMaps
+
+            maps = FluxMaps.read(path)
+            fig = plt.figure(figsize=(6, 5))
+            maps.sqrt_ts.plot(add_cbar=True, fig=fig)
+            products.append(_savefig(fig, folder / (path.stem + "_sqrt_ts.png")))
+            plt.close(fig)
+    return products
