@@ -70,11 +70,15 @@ __all__ = [
     "models_from_xml_string",
     "models_to_xml_string",
     "to_lat_spectral_model",
+    "norm_parameter",
 ]
 
 log = logging.getLogger(__name__)
 
 DNDE = "cm-2 s-1 MeV-1"
+# relative edge width of a LAT RadialDisk (sharp) in Gammapy's smoothed DiskSpatialModel; zero
+# would give 0/0 exactly on the edge
+SHARP_EDGE_WIDTH = 1e-6
 FLUX = "cm-2 s-1"
 
 
@@ -387,9 +391,17 @@ def _read_spatial(elem, src_name, folder, variables):
         return ConstantSpatialModel(), d["value"], stype
     kwargs = {"frame": "icrs"} if stype != "ConstantValue" else {}
     if stype == "RadialDisk":
-        kwargs["edge_width"] = 0.0
+        kwargs["edge_width"] = SHARP_EDGE_WIDTH
     model = cls(**kwargs)
     return _apply(model, matched), 1.0, stype
+
+
+def norm_parameter(model):
+    """The normalisation parameter of a spectral model (``amplitude``, ``norm`` or ``const``)."""
+    for name in ("amplitude", "norm", "const"):
+        if name in model.parameters.names:
+            return model.parameters[name]
+    raise XMLModelError(f"spectral model {type(model).__name__} has no normalisation parameter")
 
 
 def _source_to_sky_model(src, folder, variables):
@@ -400,7 +412,7 @@ def _source_to_sky_model(src, folder, variables):
     spectral = _read_spectrum(src.find("spectrum"), name, stype == "MapCubeFunction", folder, variables)
     if factor != 1:
         # fold a frozen template normalisation into the spectral normalisation
-        norm = spectral.parameters[0]
+        norm = norm_parameter(spectral)
         norm.value *= factor
         norm.min *= factor
         norm.max *= factor
