@@ -398,7 +398,7 @@ def _ebounds_hdu(axis):
 _TIME_KEYS = ("DATE-OBS", "DATE-END", "TSTART", "TSTOP", "MJDREFI", "MJDREFF", "TIMEUNIT", "TIMEZERO", "TIMESYS", "TIMEREF", "CLOCKAPP", "GPS_OUT")
 
 
-def write_counts_map(counts, path, events=None, overwrite=False, creator=None):
+def write_counts_map(counts, path, events=None, overwrite=False, creator=None, exposure=None):
     """Write a counts map in the Fermitools (gtbin) format, atomically.
 
     WCS maps: primary int32 image (``NAXIS3`` energy planes with ``CTYPE3 = 'Energy'``),
@@ -418,6 +418,9 @@ def write_counts_map(counts, path, events=None, overwrite=False, creator=None):
         Replace an existing file.
     creator : str, optional
         ``CREATOR`` keyword.
+    exposure : `~astropy.units.Quantity`, optional
+        Livetime in the GTIs, written as ``EXPOSURE`` in the ``GTI`` header (as gtbin does when
+        given the spacecraft file).
     """
     from .ft1 import _creator
 
@@ -467,6 +470,8 @@ def write_counts_map(counts, path, events=None, overwrite=False, creator=None):
         hdus.append(ebounds)
     if events is not None:
         gti = events._gti_hdu(creator)
+        if exposure is not None:
+            gti.header["EXPOSURE"] = (float(u.Quantity(exposure, u.s).value), "Integration time (in seconds) for the PHA data")
         hdus.append(gti)
         events.dss.to_header(hdus[0].header)
         events.dss.to_header(gti.header)

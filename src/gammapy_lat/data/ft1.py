@@ -408,7 +408,7 @@ class LATEventList:
             Invalid parameters, or no event selected (unless ``allow_empty``).
         """
         mask = np.ones(len(self), dtype=bool)
-        dss = self.dss.copy()
+        dss = _CheckedDSS(self.dss.copy(), self.source)
         cuts = []
         pass_ver = self.pass_ver or "P8R3"
 
@@ -494,6 +494,7 @@ class LATEventList:
             cuts.append(f"{lo}<ZENITH_ANGLE<={hi}")
 
         mask &= in_intervals(self.time, gti_start, gti_stop)
+        dss = dss.dss
         dss.ensure_gti()
         if not mask.any() and not allow_empty:
             raise SelectionError(
@@ -713,6 +714,27 @@ class LATEventList:
         if "FILENAME" in hdulist[0].header:
             hdulist[0].header["FILENAME"] = str(path).split("/")[-1]
         return write_fits_atomic(hdulist, path, overwrite=overwrite, checksum=True)
+
+
+class _CheckedDSS:
+    """Wraps `DSSKeywords` so that a cut disjoint from the data's selection is a `SelectionError`."""
+
+    def __init__(self, dss, source):
+        self.dss = dss
+        self.source = source
+
+    def __getattr__(self, name):
+        method = getattr(self.dss, name)
+
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except LATDataError as exc:
+                raise SelectionError(
+                    f"{self.source}: the requested cut does not overlap the data's own selection ({exc})"
+                ) from exc
+
+        return call
 
 
 def _check_dss_compatible(a, b):
