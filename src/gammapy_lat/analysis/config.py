@@ -566,13 +566,24 @@ DatasetsBlock = Annotated[
 # Models, fit, estimators, outputs
 # --------------------------------------------------------------------------------------------
 class CatalogModelsConfig(BaseConfig):
-    """Sources of a catalog around a position (`gammapy_lat.models.catalog_roi_models`)."""
+    """Sources of a LAT catalog around a position (`gammapy_lat.models.catalog.catalog_roi_models`)."""
 
     catalog: str
-    center: SkyCoordConfig = SkyCoordConfig()
+    type: Literal["4fgl", "3fgl", "2fhl", "3fhl"] = "4fgl"
+    center: SkyCoordConfig
     radius: AngleType = "5 deg"
+    margin: AngleType = "5 deg"
     free_radius: Optional[AngleType] = None
+    min_significance: float = 5.0
+    free_shape: bool = True
     extdir: Optional[str] = None
+
+    @field_validator("center")
+    @classmethod
+    def _center_set(cls, value):
+        if not value.is_set:
+            raise ValueError("catalog.center needs lon and lat")
+        return value
 
 
 class ModelsEntryConfig(BaseConfig):
@@ -697,7 +708,7 @@ def _format_location(loc):
             continue
         else:
             parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "<top level>"
+    return "".join(parts) or "config"
 
 
 def _error_from_validation(exc, source=None):
@@ -840,7 +851,14 @@ class AnalysisConfig(BaseConfig):
         """Fully commented template config text (``lat``, ``iact`` or ``joint``)."""
         if kind not in TEMPLATES:
             raise ConfigError(f"Unknown template {kind!r}: choose one of {', '.join(TEMPLATES)}")
-        return (TEMPLATE_PATH / f"{kind}.yaml").read_text()
+        blocks = {"lat": ["lat"], "iact": ["iact"], "joint": ["lat", "iact", "dl4"]}[kind]
+        parts = ["general"] + [f"block-{b}" for b in blocks] + ["tail"]
+        text = "".join((TEMPLATE_PATH / f"{part}.yaml").read_text() for part in parts)
+        if "iact" in blocks:
+            text += (TEMPLATE_PATH / "estimators-theta2.yaml").read_text()
+        else:
+            text += "  theta2: null                  # theta^2 table of IACT blocks\n"
+        return text + (TEMPLATE_PATH / "outputs.yaml").read_text()
 
     def to_dict(self):
         """Plain dict of all settings (quantities as strings)."""

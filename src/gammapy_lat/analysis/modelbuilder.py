@@ -20,32 +20,30 @@ def read_models_entry(entry, config):
                 return Models.read(path)
             except (OSError, KeyError, ValueError, TypeError) as exc:
                 raise ConfigError(f"models: cannot read Gammapy models YAML {path}: {exc}") from exc
-        try:
-            from ..models import read_xml_models
-        except ImportError:
-            raise ConfigError(
-                f"models: reading gtlike XML ({path}) needs gammapy_lat.models.read_xml_models, "
-                "which is not available in this installation"
-            ) from None
+        from ..models import read_xml_models
+
         return Models(read_xml_models(path))
-    try:
-        from ..models import catalog_roi_models
-    except ImportError:
-        raise ConfigError(
-            "models: catalog selection needs gammapy_lat.models.catalog_roi_models, which is not "
-            "available in this installation"
-        ) from None
+    from gammapy.catalog import CATALOG_REGISTRY
+
+    from ..models.catalog import catalog_roi_models
+
     cat = entry.catalog
+    path = config.resolve_path(cat.catalog)
+    try:
+        catalog = CATALOG_REGISTRY.get_cls(cat.type)(filename=path)
+    except (OSError, KeyError, ValueError) as exc:
+        raise ConfigError(f"models: cannot read {cat.type} catalog {path}: {exc}") from exc
     kwargs = dict(
-        catalog=config.resolve_path(cat.catalog),
         center=cat.center.to_skycoord(),
         radius=cat.radius,
+        margin=cat.margin,
+        free_radius=cat.free_radius,
+        min_significance=cat.min_significance,
+        free_shape=cat.free_shape,
     )
-    if cat.free_radius is not None:
-        kwargs["free_radius"] = cat.free_radius
     if cat.extdir is not None:
-        kwargs["extdir"] = config.resolve_path(cat.extdir)
-    return Models(catalog_roi_models(**kwargs))
+        kwargs["extended_dir"] = config.resolve_path(cat.extdir)
+    return Models(catalog_roi_models(catalog, **kwargs))
 
 
 def build_models(config, block_datasets):
