@@ -228,12 +228,17 @@ class _RingGeometry:
         self.phi0 = np.where(shifted, 0.5, 0.0) * self.dphi
 
 
+def _fmod_int(values, n):
+    """``values mod n`` for integer-valued floats (much faster than `numpy.mod` on floats, exact)."""
+    return values - n * np.floor(values * (1.0 / n))
+
+
 def _arc_indices(u, half_width_over_dphi, n):
     """Start (in ``[0, n)``) and end (``<= start + n``) of the pixel arc ``|j - u| < w``."""
     lo = np.floor(u - half_width_over_dphi) + 1
     hi = np.ceil(u + half_width_over_dphi)
     count = np.clip(hi - lo, 0, n)
-    start = np.mod(lo, n)
+    start = _fmod_int(lo, n)
     return start, start + count
 
 
@@ -247,7 +252,7 @@ def accumulate_livetime(
     zenith_dec=None,
     zmax=180.0,
     rings=None,
-    chunk_size=4096,
+    chunk_size=2048,
     quantum=QUANTUM,
     in_quanta=False,
 ):
@@ -287,9 +292,19 @@ def accumulate_livetime(
         RING-scheme pixel index of each output row.
     values : list of `~numpy.ndarray`
         For each weight array, the accumulated values, shape ``(len(ring_index), nbins)``.
+
+    Notes
+    -----
+    Per ring and interval, the edges ``k`` split into three ranges: ``cos θ > c_k`` nowhere on
+    the ring (nothing to do), on an arc (one arccos, two arc ends), or everywhere (the whole ring,
+    or the zenith arc). Intervals are sorted by the declination of SCZ, so that a chunk of
+    intervals shares nearly the same ranges: arcs are evaluated densely only over the edge columns
+    where some interval of the chunk has a proper arc, and the "everywhere" edges are recorded
+    once, at the first such edge, in a second difference array that is summed along the edges.
     """
     edges = np.asarray(costheta_edges, float)
     nbins = len(edges) - 1
+    nweights = len(weights)
     weights = [np.round(np.asarray(w, float) / quantum) for w in weights]
     use_zenith = zmax < 180.0
     zcut = np.cos(np.radians(zmax))
@@ -297,17 +312,25 @@ def accumulate_livetime(
     active = np.zeros(len(weights[0]), bool)
     for w in weights:
         active |= w != 0
-    scz = _unit_vectors(np.asarray(scz_ra)[active], np.asarray(scz_dec)[active])
+    scz = _unit_vectors(np.asarray(scz_ra, float)[active], np.asarray(scz_dec, float)[active])
     weights = [w[active] for w in weights]
     if use_zenith:
         if zenith_ra is None or zenith_dec is None:
             raise LivetimeCubeError("zmax < 180 needs the zenith direction of every interval")
-        zen = _unit_vectors(np.asarray(zenith_ra)[active], np.asarray(zenith_dec)[active])
+        zen = _unit_vectors(np.asarray(zenith_ra, float)[active], np.asarray(zenith_dec, float)[active])
+    # sort by cos(colatitude) of SCZ: neighbouring intervals cross the same edges on a ring
+    order = np.argsort(scz[:, 2], kind="stable")
+    scz = scz[order]
+    weights = [w[order] for w in weights]
+    if use_zenith:
+        zen = zen[order]
 
     geom = _RingGeometry(nside, rings)
-    # edge k = 1..nbins: pixel in "A_k" when cos θ > c_k; A_0 is empty (cos θ > 1)
-    c_k = edges[1:]
-    blocks = [np.zeros((len(weights), nbins, 2 * n + 1)) for n in geom.npix]
+    c_k = edges[1:]  # edge k (column k) : pixel counted when cos θ > c_k
+    neg_c = -c_k
+    # per ring: arcs (summed along pixels) and "whole" records (summed along edges, then pixels)
+    arcs = [np.zeros((nweights, nbins * (2 * n + 1))) for n in geom.npix]
+    whole = [np.zeros((nweights, nbins * (2 * n + 1))) for n in geom.npix]
 
     nrows = len(weights[0])
     for i0 in range(0, nrows, chunk_size):
@@ -322,10 +345,11 @@ def accumulate_livetime(
             phiz = np.arctan2(zen[sl, 1], zen[sl, 0])
         for r in range(len(geom.npix)):
             n = int(geom.npix[r])
+            width = 2 * n + 1
             x = geom.cos[r] * zs
             y = geom.sin[r] * ss
-            # rows for which some pixel of the ring has cos θ > cosmin
-            sel = x + y > c_k[-1]
+            cmax = x + y
+            sel = cmax > c_k[-1]
             if use_zenith:
                 xz = geom.cos[r] * zz
                 yz = geom.sin[r] * sz
@@ -333,61 +357,95 @@ def accumulate_livetime(
             rows = np.flatnonzero(sel)
             if len(rows) == 0:
                 continue
-            x, y = x[rows], y[rows]
-            y = np.where(y > 0, y, 1e-300)
-            t = (c_k[None, :] - x[:, None]) / y[:, None]
-            np.clip(t, -1.0, 1.0, out=t)
-            half = np.arccos(t) / geom.dphi[r]
-            u = ((phis[rows] - geom.phi0[r]) / geom.dphi[r])[:, None]
-            start, end = _arc_indices(u, half, n)
+            x, y, cmax = x[rows], y[rows], cmax[rows]
+            cmin = x - y
+            u = (phis[rows] - geom.phi0[r]) / geom.dphi[r]
+            # reference arc Z of each interval on this ring: [zstart, zstart + zcount)
             if use_zenith:
-                xz, yz = xz[rows], yz[rows]
-                yz = np.where(yz > 0, yz, 1e-300)
-                tz = np.clip((zcut - xz) / yz, -1.0, 1.0)
+                yzr = yz[rows]
+                tz = (zcut - xz[rows]) / np.where(yzr > 0, yzr, 1e-300)
+                np.clip(tz, -1.0, 1.0, out=tz)
+                hz = np.arccos(tz) / geom.dphi[r]
                 uz = (phiz[rows] - geom.phi0[r]) / geom.dphi[r]
-                zstart, zend = _arc_indices(uz, np.arccos(tz) / geom.dphi[r], n)
-                zstart, zend = zstart[:, None], zend[:, None]
-                pieces = []
-                for shift in (-n, 0, n):
-                    ps = np.maximum(start, zstart + shift)
-                    pe = np.minimum(end, zend + shift)
-                    pieces.append((ps, pe))
+                zlo = np.floor(uz - hz) + 1
+                zcount = np.clip(np.ceil(uz + hz) - zlo, 0, n)
+                zstart = _fmod_int(zlo, n)
             else:
-                pieces = [(start, end)]
-            kbase = (np.arange(nbins) * (2 * n + 1))[None, :]
-            idx_list, sign_rows, sign_list = [], [], []
-            for ps, pe in pieces:
-                ok = pe > ps
-                if not ok.any():
-                    continue
-                rr, kk = np.nonzero(ok)
-                base = kbase[0, kk]
-                idx_list.append(base + ps[rr, kk].astype(np.int64))
-                idx_list.append(base + pe[rr, kk].astype(np.int64))
-                sign_rows.append(rr)
-                sign_rows.append(rr)
-                sign_list.append(np.ones(len(rr)))
-                sign_list.append(-np.ones(len(rr)))
-            if not idx_list:
+                # the whole ring, starting opposite SCZ, so that arcs around SCZ do not wrap
+                zcount = np.full(len(rows), float(n))
+                zstart = _fmod_int(np.floor(u) - n // 2, n)
+            # edge columns: [k_first, k_whole) hold proper arcs for some interval of the chunk
+            k_first = int(np.searchsorted(neg_c, -cmax.max(), side="right"))
+            k_whole_rows = np.searchsorted(neg_c, -cmin, side="left")
+            k_whole = int(k_whole_rows.max())
+            wr = [w[rows] for w in w_chunk]
+            zs_idx = zstart.astype(np.int64)
+            ze_idx = (zstart + zcount).astype(np.int64)
+            if k_whole < nbins:
+                # edges k >= k_whole: cos θ > c_k on the whole ring, i.e. the arc Z
+                base = k_whole * width
+                acc = whole[r]
+                for iw in range(nweights):
+                    acc[iw] += np.bincount(base + zs_idx, weights=wr[iw], minlength=nbins * width)
+                    acc[iw] -= np.bincount(base + ze_idx, weights=wr[iw], minlength=nbins * width)
+            if k_whole <= k_first:
                 continue
-            idx = np.concatenate(idx_list)
-            rr = rows[np.concatenate(sign_rows)]
-            sign = np.concatenate(sign_list)
-            size = nbins * (2 * n + 1)
-            for iw, w in enumerate(w_chunk):
-                blocks[r][iw] += np.bincount(idx, weights=sign * w[rr], minlength=size).reshape(nbins, 2 * n + 1)
+            cols = slice(k_first, k_whole)
+            ncols = k_whole - k_first
+            yy = np.where(y > 0, y, 1e-300)
+            t = (c_k[cols][None, :] - x[:, None]) * (1.0 / yy)[:, None]
+            np.clip(t, -1.0, 1.0, out=t)
+            h = np.arccos(t)
+            h *= 1.0 / geom.dphi[r]
+            lo = np.floor(u[:, None] - h)
+            lo += 1
+            count = np.ceil(u[:, None] + h)
+            count -= lo
+            np.clip(count, 0, n, out=count)
+            # arc relative to the start of Z, intersected with Z = [0, zcount)
+            rel = lo - zstart[:, None]
+            rel -= n * np.floor(rel * (1.0 / n))
+            end = rel + count
+            wrap = end - n
+            np.minimum(end, zcount[:, None], out=end)
+            np.maximum(end, rel, out=end)
+            # events in the columns [k_first, k_whole) only: +w at arc starts, -w at arc ends
+            colbase = (np.arange(ncols) * width)[None, :] + zs_idx[:, None]
+            events = np.empty(2 * rel.size, dtype=np.int64)
+            events[: rel.size] = (colbase + rel.astype(np.int64)).ravel()
+            events[rel.size :] = (colbase + end.astype(np.int64)).ravel()
+            size = ncols * width
+            target = slice(k_first * width, k_whole * width)
+            acc = arcs[r]
+            signed = np.empty(2 * rel.size)
+            for iw in range(nweights):
+                signed[: rel.size] = np.repeat(wr[iw], ncols)
+                np.negative(signed[: rel.size], out=signed[rel.size :])
+                acc[iw, target] += np.bincount(events, weights=signed, minlength=size)
+            # the part of an arc that wraps past the start of Z: [0, min(wrap, zcount))
+            wrapped = np.flatnonzero(wrap.ravel() > 0)
+            if len(wrapped):
+                rr = wrapped // ncols
+                wrap_end = np.minimum(wrap.ravel()[wrapped], zcount[rr]).astype(np.int64)
+                cb = colbase.ravel()[wrapped]
+                for iw in range(nweights):
+                    wsel = wr[iw][rr]
+                    acc[iw, target] += np.bincount(cb, weights=wsel, minlength=size)
+                    acc[iw, target] -= np.bincount(cb + wrap_end, weights=wsel, minlength=size)
 
     # one cumulative sum per ring: G_k(pixel) = livetime with cos θ > c_k
     ring_index = np.concatenate([s + np.arange(n) for s, n in zip(geom.startpix, geom.npix)])
-    values = [np.zeros((len(ring_index), nbins)) for _ in weights]
+    values = [np.zeros((len(ring_index), nbins)) for _ in range(nweights)]
     row0 = 0
     for r, n in enumerate(geom.npix):
         n = int(n)
-        cum = np.cumsum(blocks[r][:, :, : 2 * n], axis=2)
+        block = arcs[r].reshape(nweights, nbins, 2 * n + 1)
+        block += np.cumsum(whole[r].reshape(nweights, nbins, 2 * n + 1), axis=1)
+        cum = np.cumsum(block[:, :, : 2 * n], axis=2)
         g = cum[:, :, :n] + cum[:, :, n:]
         # bins: b = 0..nbins-1 lies between edges b+1 and b (G_0 = 0)
         lt = np.diff(g, axis=1, prepend=0.0)
-        for iw in range(len(weights)):
+        for iw in range(nweights):
             values[iw][row0 : row0 + n] = lt[iw].T
         row0 += n
     if not in_quanta:
@@ -678,6 +736,12 @@ def livetime_cube_arrays(
     }
 
 
+def _meta_value(meta, key, default):
+    """Header value from a table ``meta`` (plain or ``(value, comment)``)."""
+    value = meta.get(key, default)
+    return value[0] if isinstance(value, tuple) else value
+
+
 def compute_livetime_arrays(cls, spacecraft, gti, nside, nbins, zmax, binning, nest, frame, phibins, roi,
                             n_chunks, n_jobs, parallel_backend):
     """Implementation of `LivetimeCube.compute` (see there)."""
@@ -735,13 +799,18 @@ def compute_livetime_arrays(cls, spacecraft, gti, nside, nbins, zmax, binning, n
         meta = getattr(table, "meta", {})
         from astropy.time import Time
 
-        ref = Time(meta.get("MJDREFI", 51910) + meta.get("MJDREFF", 7.428703703703703e-4), format="mjd", scale="tt")
+        ref = Time(
+            float(_meta_value(meta, "MJDREFI", 51910)),
+            float(_meta_value(meta, "MJDREFF", 7.428703703703703e-4)),
+            format="mjd",
+            scale="tt",
+        )
         gti_obj = GTI.create(gti_start * u.s, gti_stop * u.s, reference_time=ref)
     meta = {}
     tmeta = getattr(table, "meta", {})
     for key in ("MJDREFI", "MJDREFF"):
         if key in tmeta:
-            meta[key] = tmeta[key]
+            meta[key] = _meta_value(tmeta, key, None)
     return cls(
         livetime=result["livetime"],
         weighted_livetime=result["weighted_livetime"],
