@@ -54,12 +54,14 @@ class LATEventTypeIRF:
         psf_irf = None
         if psf:
             psf_file, psf_ext = caldb.hdu_location(irf_name, event_type, "RPSF")
-            _, scale_ext = caldb.hdu_location(irf_name, event_type, "PSF_SCALING")
+            scale = caldb.hdu_location(irf_name, event_type, "PSF_SCALING", required=False)
+            scale_ext = scale[1] if scale is not None else "PSF_SCALING_PARAMS"
             psf_irf = LATPSF.read(psf_file, psf_ext, scale_ext, is_front=event_type != "BACK")
         edisp_irf = None
         if edisp:
             edisp_file, edisp_ext = caldb.hdu_location(irf_name, event_type, "EDISP")
-            _, scale_ext = caldb.hdu_location(irf_name, event_type, "EDISP_SCALING")
+            scale = caldb.hdu_location(irf_name, event_type, "EDISP_SCALING", required=False)
+            scale_ext = scale[1] if scale is not None else "EDISP_SCALING_PARAMS"
             edisp_irf = LATEnergyDispersion.read(edisp_file, edisp_ext, scale_ext)
         return cls(irf_name, event_type, aeff, efficiency, psf_irf, edisp_irf)
 
