@@ -5,6 +5,7 @@ from astropy.io import fits
 from click.testing import CliRunner
 from gammapy.maps import HpxGeom, MapAxis, WcsGeom
 
+from gammapy_lat.cli import cli
 from gammapy_lat.data import bin_events, make_counts_geom, read_counts_geom, read_events, write_counts_map
 from gammapy_lat.data.binning import axis_edges, energy_indices, radec_to_galactic
 
@@ -93,3 +94,59 @@ def test_bin_wcs_ait_image(crab_events):
     counts = bin_events(crab_events, geom)
     assert counts.data.ndim == 2
     assert counts.data.sum() == len(crab_events)  # the 15 deg cone fits inside the 40 deg map
+
+
+# ----------------------------------------------------------------------------------- CLI
+def test_cli_bin_like_reproduces_cntmap(tmp_path, crab_day, cntmap):
+    ref, ebounds, header = cntmap
+    out = tmp_path / "ccube.fits"
+    result = CliRunner().invoke(
+        cli,
+        ["bin", "--evfile", str(crab_day / "ft1.fits.gz"), "--scfile", str(crab_day / "ft2.fits.gz"),
+         "--like", str(crab_day / "cntmap.fits.gz"), "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with fits.open(out) as hdulist, fits.open(crab_day / "cntmap.fits.gz") as reference:
+        np.testing.assert_array_equal(hdulist[0].data, reference[0].data)
+        assert hdulist[0].data.dtype.kind == "i"
+        for name in ("E_MIN", "E_MAX"):
+            np.testing.assert_array_equal(hdulist["EBOUNDS"].data[name], reference["EBOUNDS"].data[name])
+        np.testing.assert_array_equal(hdulist["GTI"].data["START"], reference["GTI"].data["START"])
+        # livetime from the FT2 file, as gtbin writes it
+        np.testing.assert_allclose(hdulist["GTI"].header["EXPOSURE"], reference["GTI"].header["EXPOSURE"], rtol=1e-10)
+
+
+def test_cli_bin_gtbin_parameters(tmp_path, crab_day, cntmap):
+    ref, _, header = cntmap
+    out = tmp_path / "ccube.fits"
+    result = CliRunner().invoke(
+        cli,
+        ["bin", "--evfile", str(crab_day / "ft1.fits.gz"), "-o", str(out), "--algorithm", "CCUBE",
+         "--nxpix", "100", "--nypix", "100", "--binsz", "0.2", "--coordsys", "GAL",
+         "--xref", repr(header["CRVAL1"]), "--yref", repr(header["CRVAL2"]), "--proj", "CAR",
+         "--ebinalg", "LOG", "--emin", "200", "--emax", "20000", "--enumbins", "20"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(fits.getdata(out), ref)
+    # CMAP: the energy-summed image
+    out2 = tmp_path / "cmap.fits"
+    result = CliRunner().invoke(
+        cli,
+        ["bin", "--evfile", str(crab_day / "ft1.fits.gz"), "-o", str(out2), "--algorithm", "CMAP",
+         "--like", str(crab_day / "cntmap.fits.gz")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    # events at or above 20 GeV are outside the cube but inside the image
+    np.testing.assert_array_equal(fits.getdata(out2) >= ref.sum(axis=0), True)
+
+
+def test_cli_bin_errors(tmp_path, crab_day):
+    runner = CliRunner()
+    out = tmp_path / "x.fits"
+    result = runner.invoke(cli, ["bin", "--evfile", str(tmp_path / "missing.fits"), "-o", str(out), "--like", str(crab_day / "cntmap.fits.gz")])
+    assert result.exit_code == 1 and "missing.fits does not exist" in result.output
+    result = runner.invoke(cli, ["bin", "--evfile", str(crab_day / "ft1.fits.gz"), "-o", str(out), "--nxpix", "10"])
+    assert result.exit_code == 1 and "needs" in result.output
+    result = runner.invoke(cli, ["bin", "--evfile", str(crab_day / "ft2.fits.gz"), "-o", str(out), "--like", str(crab_day / "cntmap.fits.gz")])
+    assert result.exit_code == 1 and "ft2.fits.gz has no EVENTS extension" in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -175,7 +175,7 @@ class SpacecraftData:
         )
 
     # ------------------------------------------------------------------------ coverage
-    def covers(self, tmin, tmax, tolerance=_TIME_TOL):
+    def covers(self, tmin, tmax, tolerance=_COVERAGE_TOL):
         """Whether the rows cover ``[tmin, tmax]`` without gaps.
 
         Parameters

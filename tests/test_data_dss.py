@@ -1,0 +1,56 @@
+"""DSS keywords: parsing, editing and writing (reference: the keywords gtselect wrote in the Crab FT1)."""
+import pytest
+from astropy.io import fits
+
+from gammapy_lat.data import DSSKeywords
+from gammapy_lat.errors import LATDataError
+
+
+@pytest.fixture(scope="module")
+def header(crab_day):
+    return fits.getheader(crab_day / "ft1.fits.gz", "EVENTS")
+
+
+def test_parse_crab_header(header):
+    dss = DSSKeywords.from_header(header)
+    assert len(dss) == header["NDSKEYS"] == 6
+    assert dss.evclass == 128 and dss.evtype == 3 and dss.pass_ver == "P8R2"
+    assert dss.energy_range == (200.0, 20000.0)
+    assert dss.zenith_range == (0.0, 90.0)
+    assert dss.cone == (83.6331, 22.0145, 15.0)
+    assert dss.time_range is None
+    gti = [c for c in dss if c.kind == "gti"]
+    assert len(gti) == 1 and gti[0].ref == ":GTI" and gti[0].unit == "s"
+
+
+def test_header_roundtrip_is_identical(header):
+    dss = DSSKeywords.from_header(header)
+    out = dss.to_header(fits.Header())
+    for key in [k for k in header if k.startswith(("DSTYP", "DSUNI", "DSVAL", "DSREF"))] + ["NDSKEYS"]:
+        assert out[key] == header[key], key
+    assert DSSKeywords.from_header(out) == dss
+
+
+def test_to_header_replaces_old_keywords(header):
+    target = header.copy()
+    dss = DSSKeywords()
+    dss.add_range("ENERGY", "MeV", 100, 1000)
+    dss.to_header(target)
+    assert target["NDSKEYS"] == 1 and target["DSVAL1"] == "100:1000" and "DSTYP2" not in target
+
+
+def test_edit_rules(header):
+    dss = DSSKeywords.from_header(header)
+    dss.add_range("ENERGY", "MeV", 100, 1000)  # intersected with 200:20000
+    assert dss.energy_range == (200.0, 1000.0)
+    dss.add_range("TIME", "s", 239557417.5, None)
+    assert dss.time_range == (239557417.5, float("inf"))
+    assert [c for c in dss if c.column == "TIME" and c.kind == "range"][0].value == "239557417.5:"
+    dss.add_cone(83.6331, 22.0145, 5)  # inside the 15 deg cone: replaces it
+    assert dss.cone == (83.6331, 22.0145, 5.0) and sum(c.kind == "cone" for c in dss) == 1
+    dss.add_cone(83.6331, 22.0145, 20)  # contains the current cone: no change
+    assert dss.cone == (83.6331, 22.0145, 5.0)
+    dss.add_bitmask("EVENT_CLASS", 128, "P8R2")  # already there
+    assert sum(c.kind == "bitmask" for c in dss) == 2
+    with pytest.raises(LATDataError, match="empty"):
+        dss.add_range("ENERGY", "MeV", 5000, 10000)
