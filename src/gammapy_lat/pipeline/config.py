@@ -169,6 +169,12 @@ class LivetimeConfig(_Base):
 
     nside: int = Field(64, ge=1)
     ncostheta: int = Field(40, ge=1)
+    zmax: Optional[float] = Field(
+        None,
+        gt=0,
+        le=180,
+        description="zenith cut of the livetime cubes (deg); default: each component's zmax",
+    )
     time_chunk: Optional[float] = Field(
         None, gt=0, description="split each FT1 file into time chunks of this length (s)"
     )

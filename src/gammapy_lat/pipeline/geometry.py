@@ -21,28 +21,48 @@ def _component(component):
     return ComponentConfig.model_validate(component)
 
 
-def _spatial(component, axes):
-    geom = component.geom
-    if geom.type == "healpix":
-        return HpxGeom.create(nside=geom.nside, nest=geom.nest, frame=geom.frame, axes=axes)
-    skydir = SkyCoord(geom.center[0], geom.center[1], unit="deg", frame=geom.frame)
-    return WcsGeom.create(
-        skydir=skydir, binsz=geom.binsz, width=tuple(geom.width), frame=geom.frame, proj=geom.proj, axes=axes
-    )
+_COORDSYS = {"galactic": "GAL", "icrs": "CEL"}
 
 
 def component_counts_geom(component):
-    """Counts-cube geometry: the component's sky geometry and its reconstructed-energy bins."""
+    """Counts-cube geometry of a component, built with gtbin's conventions.
+
+    WCS: ``nxpix = width / binsz`` by ``nypix`` pixels centred on ``center``; HEALPix: the order
+    and ordering scheme. Energies: ``nbins`` logarithmic bins (gtbin ``ebinalg=LOG``).
+    """
+    from ..data import make_counts_geom
+
     component = _component(component)
-    axis = MapAxis.from_energy_edges(component.energy.edges, name="energy", interp="log")
-    return _spatial(component, [axis])
+    energy = component.energy
+    emin, emax = (u.Quantity(v).to_value("MeV") for v in (energy.min, energy.max))
+    common = dict(coordsys=_COORDSYS[component.geom.frame], emin=emin, emax=emax, enumbins=energy.nbins)
+    geom = component.geom
+    if geom.type == "healpix":
+        return make_counts_geom(
+            algorithm="HEALPIX",
+            hpx_order=geom.order,
+            hpx_ordering_scheme="NESTED" if geom.nest else "RING",
+            **common,
+        )
+    nxpix, nypix = (int(round(w / geom.binsz)) for w in geom.width)
+    return make_counts_geom(
+        algorithm="CCUBE",
+        nxpix=nxpix,
+        nypix=nypix,
+        binsz=geom.binsz,
+        xref=geom.center[0],
+        yref=geom.center[1],
+        proj=geom.proj,
+        **common,
+    )
 
 
 def component_exposure_geom(component):
     """Exposure-cube geometry: true energies at the counts-cube bin edges (as gtexpcube2)."""
-    component = _component(component)
-    axis = MapAxis.from_nodes(component.energy.edges, name="energy_true", interp="log")
-    return _spatial(component, [axis])
+    counts = component_counts_geom(component)
+    edges = counts.axes["energy"].edges
+    axis = MapAxis.from_nodes(edges, name="energy_true", interp="log")
+    return counts.to_image().to_cube([axis])
 
 
 def _nrows(geom):

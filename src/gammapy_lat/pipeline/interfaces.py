@@ -52,14 +52,9 @@ def ft1_gti(path):
 
 def mktime_intervals(spacecraft, expression):
     """Intervals (MET arrays) of the spacecraft rows passing a gtmktime filter (``roicut=no``)."""
-    from ..data import mktime_gti
+    from ..data import good_time_intervals
 
-    gti = mktime_gti(spacecraft, expression)
-    if isinstance(gti, tuple):
-        return gti
-    from ..data.gti import met_from_gti
-
-    return met_from_gti(gti, spacecraft.time_ref)
+    return good_time_intervals(spacecraft, filter=expression)
 
 
 def _component(component):
@@ -118,8 +113,9 @@ def compute_livetime(spacecraft, gti, nside, nbins, zmax):
     from ..livetime import LivetimeCube
 
     start, stop = gti
+    # one process per chunk: the pipeline already runs chunks in parallel
     return LivetimeCube.compute(
-        spacecraft, gti_from_met(start, stop, spacecraft.time_ref), nside=nside, nbins=nbins, zmax=zmax
+        spacecraft, gti_from_met(start, stop, spacecraft.time_ref), nside=nside, nbins=nbins, zmax=zmax, n_jobs=1
     )
 
 
@@ -133,14 +129,17 @@ def compute_exposure(ltcube, irfs, component, caldb, geom):
     return make_exposure_map(LivetimeCube.read(ltcube), irf, geom)
 
 
-def write_exposure_cube(output, geom, data, ltcube, component):
-    """Write an exposure cube in the gtexpcube2 format."""
+def write_exposure_cube(output, geom, data, ltcube, component, irfs):
+    """Write an exposure cube in the gtexpcube2 format (GTIs of the livetime cube)."""
     from gammapy.maps import Map
 
-    from ..irf import write_exposure_map
+    from ..irf.io import write_exposure_cube as write_cube
+    from ..livetime import LivetimeCube
 
-    exposure = Map.from_geom(geom, data=data, unit="cm2 s")
-    write_exposure_map(exposure, output)
+    component = _component(component)
+    exposure = Map.from_geom(geom, data=data.astype(np.float32), unit="cm2 s")
+    gti = LivetimeCube.read(ltcube).gti
+    write_cube(exposure, output, gti=gti, irf_name=irfs, evtype=component.evtype_mask)
 
 
 def caldb_index_file(caldb):

@@ -237,8 +237,9 @@ class AllSkyPipeline:
                     )
                 )
             # livetime: one cube per chunk, shared by the components of the same zenith cut
-            lt_params = dict(nside=cfg.livetime.nside, ncostheta=cfg.livetime.ncostheta, zmax=comp.zmax)
-            lt_name = f"zmax{comp.zmax:g}"
+            lt_zmax = cfg.livetime.zmax if cfg.livetime.zmax is not None else comp.zmax
+            lt_params = dict(nside=cfg.livetime.nside, ncostheta=cfg.livetime.ncostheta, zmax=lt_zmax)
+            lt_name = f"zmax{lt_zmax:g}"
             if lt_name not in livetime_finals:
                 lt_tasks = []
                 for chunk in chunks:

@@ -196,14 +196,14 @@ def make_exposure_tile(output, ltcube, component, irfs, caldb, tile):
 
     geom = exposure_tile_geom(component_exposure_geom(component), tile)
     exposure = compute_exposure(ltcube, irfs, component, caldb, geom)
-    data = np.asarray(exposure.quantity.to_value("cm2 s"), dtype=np.float64)
+    data = np.asarray(exposure.quantity.to_value("cm2 s"))
     hdu = fits.ImageHDU(data, name="EXPOSURE_TILE")
     hdu.header["TILE0"], hdu.header["TILE1"] = int(tile[0]), int(tile[1])
     write_fits_atomic(fits.HDUList([fits.PrimaryHDU(), hdu]), output)
     return {"npix": int(data.size)}
 
 
-def assemble_exposure(output, tiles, ltcube, component):
+def assemble_exposure(output, tiles, ltcube, component, irfs):
     """Assemble the exposure tiles of one component into its exposure cube (gtexpcube2 format)."""
     from .interfaces import write_exposure_cube
 
@@ -214,5 +214,5 @@ def assemble_exposure(output, tiles, ltcube, component):
             hdu = hdulist["EXPOSURE_TILE"]
             tile = (hdu.header["TILE0"], hdu.header["TILE1"])
             data[tile_slice(geom, tile)] = hdu.data
-    write_exposure_cube(output, geom, data, ltcube, component)
+    write_exposure_cube(output, geom, data, ltcube, component, irfs)
     return {"exposure_max_cm2s": float(data.max())}
