@@ -324,3 +324,14 @@ def test_error_adding_incompatible_cubes():
             a + b
     ok = a + LivetimeCube.compute(table, gti_b, nside=4, nbins=5)
     assert ok.livetime.value.sum() == pytest.approx(2 * a.livetime.value.sum())
+
+
+@pytest.mark.parametrize(("roi", "zmax"), [((0.5, -10.0, 15.0), 90), ((30.0, 80.0, 20.0), 180), ((200.0, -60.0, 30.0), 70)])
+def test_roi_local_wrap_and_poles(crab_inputs, roi, zmax):
+    """ROI windows across RA = 0, around a pole and in the south give the all-sky values."""
+    spacecraft, events = crab_inputs
+    kw = dict(nside=16, nbins=12, zmax=zmax, nest=False)
+    full = LivetimeCube.compute(spacecraft, events.gti, **kw)
+    local = LivetimeCube.compute(spacecraft, events.gti, roi=roi, **kw)
+    np.testing.assert_array_equal(local.livetime.value, full.livetime.value[local.pixels])
+    np.testing.assert_array_equal(local.weighted_livetime.value, full.weighted_livetime.value[local.pixels])

@@ -255,6 +255,7 @@ def accumulate_livetime(
     chunk_size=2048,
     quantum=QUANTUM,
     in_quanta=False,
+    windows=None,
 ):
     """Accumulate livetime per HEALPix pixel (RING order) and cos θ bin, exactly at pixel centres.
 
@@ -281,6 +282,9 @@ def accumulate_livetime(
         Ring indices (0-based) to compute; all by default.
     chunk_size : int
         Number of intervals processed together.
+    windows : tuple of `~numpy.ndarray`, optional
+        ``(phi_centre, half_width)`` in rad per computed ring: only the pixels of the ring within
+        this azimuth window are needed (region-of-interest mode); others may be wrong.
     quantum : float
         Time resolution of the accumulation (s).
     in_quanta : bool
@@ -348,17 +352,27 @@ def accumulate_livetime(
             width = 2 * n + 1
             x = geom.cos[r] * zs
             y = geom.sin[r] * ss
-            cmax = x + y
+            if windows is None:
+                cmax = x + y
+                cmin = x - y
+            else:
+                # extreme cos θ over the azimuth window of the ring
+                dist = np.abs(np.remainder(phis - windows[0][r] + np.pi, 2 * np.pi) - np.pi)
+                cmax = x + y * np.cos(np.maximum(dist - windows[1][r], 0.0))
+                cmin = x + y * np.cos(np.minimum(dist + windows[1][r], np.pi))
             sel = cmax > c_k[-1]
             if use_zenith:
                 xz = geom.cos[r] * zz
                 yz = geom.sin[r] * sz
-                sel &= xz + yz > zcut
+                if windows is None:
+                    sel &= xz + yz > zcut
+                else:
+                    distz = np.abs(np.remainder(phiz - windows[0][r] + np.pi, 2 * np.pi) - np.pi)
+                    sel &= xz + yz * np.cos(np.maximum(distz - windows[1][r], 0.0)) > zcut
             rows = np.flatnonzero(sel)
             if len(rows) == 0:
                 continue
-            x, y, cmax = x[rows], y[rows], cmax[rows]
-            cmin = x - y
+            x, y, cmax, cmin = x[rows], y[rows], cmax[rows], cmin[rows]
             u = (phis[rows] - geom.phi0[r]) / geom.dphi[r]
             # reference arc Z of each interval on this ring: [zstart, zstart + zcount)
             if use_zenith:
@@ -561,7 +575,32 @@ def _rings_of_pixels(nside, ring_pixels):
     return np.unique(np.searchsorted(startpix, ring_pixels, side="right") - 1)
 
 
-def _chunk_task(nside, edges, binning, nphibins, zmax, rings, pixel_vectors, arrays):
+def _ring_windows(nside, rings, ring_pixels):
+    """Azimuth window ``(centre, half-width)`` (rad) covering the given pixels of each ring."""
+    import healpy as hp
+
+    geom = _RingGeometry(nside, rings)
+    ring_of = np.searchsorted(geom.startpix, ring_pixels, side="right") - 1
+    centre = np.zeros(len(rings))
+    half = np.zeros(len(rings))
+    for i in range(len(rings)):
+        j = ring_pixels[ring_of == i] - geom.startpix[i]
+        n = int(geom.npix[i])
+        if len(j) >= n - 1:
+            centre[i], half[i] = 0.0, np.pi
+            continue
+        # the pixels form an arc: find the largest gap between consecutive indices
+        j = np.sort(j)
+        gaps = np.diff(np.append(j, j[0] + n))
+        k = int(np.argmax(gaps))
+        first = j[(k + 1) % len(j)]
+        span = (n - gaps[k]) * geom.dphi[i]
+        centre[i] = geom.phi0[i] + first * geom.dphi[i] + 0.5 * span
+        half[i] = 0.5 * span + 1e-9
+    return centre, half
+
+
+def _chunk_task(nside, edges, binning, nphibins, zmax, rings, pixel_vectors, arrays, windows=None):
     """Livetime of one time chunk (module level so that it can run in a worker process)."""
     w, ww = arrays["w"], arrays["ww"]
     if nphibins:
@@ -583,6 +622,7 @@ def _chunk_task(nside, edges, binning, nphibins, zmax, rings, pixel_vectors, arr
         zmax=zmax,
         rings=rings,
         in_quanta=True,
+        windows=windows,
     )
     return live, wlive
 
@@ -679,8 +719,9 @@ def livetime_cube_arrays(
         pixels = roi_pixels(nside, nest, frame, lon, lat, radius)
         ring_pixels = hp.nest2ring(nside, pixels) if nest else pixels
         rings = _rings_of_pixels(nside, ring_pixels)
+        windows = _ring_windows(nside, rings, ring_pixels)
     else:
-        pixels, rings = None, None
+        pixels, rings, windows = None, None, None
         ring_pixels = np.arange(npix)
     pixel_vectors = None
     if phibins:
@@ -694,7 +735,7 @@ def livetime_cube_arrays(
     inputs = []
     for i0, i1 in zip(bounds[:-1], bounds[1:]):
         chunk = {key: value[i0:i1] for key, value in arrays.items()}
-        inputs.append((nside, edges, binning, phibins, zmax, rings, pixel_vectors, chunk))
+        inputs.append((nside, edges, binning, phibins, zmax, rings, pixel_vectors, chunk, windows))
     pool_kwargs = None if n_jobs is None else {"processes": int(n_jobs)}
     results = parallel.run_multiprocessing(
         _chunk_task,
