@@ -6,6 +6,7 @@
 * `synthetic_caldb`: a small parametric LAT-like response in the CALDB layout, for running
   without a real CALDB (IRF name `SYNTHETIC_IRF_NAME`).
 """
+from .config import SimulationConfig, run_simulation
 from .events import EventSimulator, simulate_events, write_events
 from .response import SYNTHETIC_IRF_NAME, synthetic_caldb
 from .spacecraft import OrbitParameters, RockingProfile, simulate_spacecraft, write_spacecraft
@@ -20,4 +21,6 @@ __all__ = [
     "write_events",
     "SYNTHETIC_IRF_NAME",
     "synthetic_caldb",
+    "SimulationConfig",
+    "run_simulation",
 ]

@@ -31,7 +31,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.time import Time
 
-from .spacecraft import MJDREFF, MJDREFI, R_EARTH_EQ, SimulationError
+from .spacecraft import MJDREFF, MJDREFI, R_EARTH_EQ, SimulationError, _fit_comment
 
 __all__ = ["simulate_events", "write_events", "EventSimulator"]
 
@@ -766,7 +766,7 @@ def simulate_events(
         ("SIMULATD", True, "simulated events"),
         ("SYNTHET", "SYNTHETIC" in irf_name.upper(), "simulated with a synthetic response"),
     ]:
-        header[key] = (value, comment)
+        header[key] = (value, _fit_comment(value, comment))
     dss = DSSKeywords()
     dss.add_bitmask("EVENT_CLASS", evclass, pass_ver)
     dss.add_bitmask("EVENT_TYPE", int(type_bits.sum()), pass_ver)
