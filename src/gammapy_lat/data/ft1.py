@@ -141,15 +141,25 @@ def _bits_to_int(column):
     bits = np.asarray(column)
     if bits.dtype == bool and bits.ndim == 2:
         nbits = bits.shape[1]
-        weights = np.left_shift(np.uint64(1), np.arange(nbits - 1, -1, -1, dtype=np.uint64))
-        return (bits.astype(np.uint64) * weights).sum(axis=1)
+        nbytes = (nbits + 7) // 8
+        # pad on the left so that the last column stays the least significant bit
+        if nbits % 8:
+            bits = np.concatenate([np.zeros((bits.shape[0], nbytes * 8 - nbits), bool), bits], axis=1)
+        packed = np.packbits(bits, axis=1, bitorder="big")
+        if nbytes > 8:
+            raise LATDataError(f"Bit columns wider than 64 bits are not supported ({nbits} bits)")
+        padded = np.zeros((packed.shape[0], 8), np.uint8)
+        padded[:, 8 - nbytes :] = packed
+        return padded.view(">u8").ravel().astype(np.uint64)
     return bits.astype(np.int64).astype(np.uint64)
 
 
 def _int_to_bits(values, nbits=32):
+    """Encode integers as a FITS ``nX`` bit-array column (bool, most significant bit first)."""
     values = np.asarray(values, dtype=np.uint64)
-    shifts = np.arange(nbits - 1, -1, -1, dtype=np.uint64)
-    return ((values[:, None] >> shifts) & np.uint64(1)).astype(bool)
+    as_bytes = values.astype(">u8").view(np.uint8).reshape(-1, 8)
+    bits = np.unpackbits(as_bytes, axis=1, bitorder="big")
+    return bits[:, 64 - nbits :].astype(bool)
 
 
 def _default_format(column):
