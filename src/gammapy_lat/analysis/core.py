@@ -144,12 +144,21 @@ class Analysis:
         return config_hash(
             "fit",
             {b.name: self.reduce_key(b) for b in cfg.datasets},
-            [e.model_dump(mode="json") for e in cfg.models],
+            [self._entry_json(e) for e in cfg.models],
             cfg.fit.model_dump(mode="json"),
             {b.name: b.fit_range.model_dump(mode="json") for b in cfg.datasets},
             file_stats(model_files),
             cfg.outputs.write_covariance,
         )
+
+    def _entry_json(self, entry):
+        """Models entry settings with paths resolved (a path spelled differently is the same input)."""
+        data = entry.model_dump(mode="json")
+        if entry.file is not None:
+            data["file"] = str(self.config.resolve_path(entry.file).resolve())
+        if entry.catalog is not None:
+            data["catalog"]["catalog"] = str(self.config.resolve_path(entry.catalog.catalog).resolve())
+        return data
 
     def estimator_key(self, name, fit_key=None):
         section = getattr(self.config.estimators, name)
