@@ -51,6 +51,30 @@ def _energy_axis(geom, name):
         ) from None
 
 
+def _rotation_matrix(frame_from, frame_to):
+    """Rotation between two fixed celestial frames (ICRS, Galactic...), from astropy."""
+    # unit vectors x, y, z of frame_from
+    basis = SkyCoord([0.0, 90.0, 0.0], [0.0, 0.0, 90.0], unit="deg", frame=frame_from)
+    rotated = basis.transform_to(frame_to).cartesian
+    # columns: images of the basis vectors
+    return np.array([rotated.x.value, rotated.y.value, rotated.z.value])
+
+
+def _unit_vectors(lon, lat, frame_from, frame_to):
+    """Unit vectors (3, n) in ``frame_to`` of positions given in ``frame_from`` (deg).
+
+    Both frames are fixed (no observation time), so the transformation is one rotation matrix
+    applied to all positions: much faster than a `SkyCoord` transformation for all-sky maps.
+    """
+    lon = np.radians(lon)
+    lat = np.radians(lat)
+    cos_lat = np.cos(lat)
+    vec = np.array([cos_lat * np.cos(lon), cos_lat * np.sin(lon), np.sin(lat)])
+    if SkyCoord(0, 0, unit="deg", frame=frame_from).is_equivalent_frame(SkyCoord(0, 0, unit="deg", frame=frame_to)):
+        return vec
+    return _rotation_matrix(frame_from, frame_to) @ vec
+
+
 def _pixel_lookup(ltcube, geom, interp):
     """Unique livetime-cube pixels touched by the geometry and how map pixels combine them.
 
@@ -72,15 +96,13 @@ def _pixel_lookup(ltcube, geom, interp):
     lon = np.asarray(coord.lon, dtype=float).ravel()
     lat = np.asarray(coord.lat, dtype=float).ravel()
     valid = np.isfinite(lon) & np.isfinite(lat)
-    sky = SkyCoord(lon[valid], lat[valid], unit="deg", frame=image.frame)
-    sky = sky.transform_to(ltcube.frame)
-    lon_c = sky.spherical.lon.to_value("deg")
-    lat_c = sky.spherical.lat.to_value("deg")
+    vec = _unit_vectors(lon[valid], lat[valid], image.frame, ltcube.frame)
     if interp == "nearest":
-        pix = hp.ang2pix(ltcube.nside, lon_c, lat_c, nest=ltcube.nest, lonlat=True)[np.newaxis]
+        pix = hp.vec2pix(ltcube.nside, vec[0], vec[1], vec[2], nest=ltcube.nest)[np.newaxis]
         weights = np.ones(pix.shape)
     elif interp == "bilinear":
-        pix, weights = hp.get_interp_weights(ltcube.nside, lon_c, lat_c, nest=ltcube.nest, lonlat=True)
+        theta, phi = hp.vec2ang(vec.T)
+        pix, weights = hp.get_interp_weights(ltcube.nside, theta, phi, nest=ltcube.nest)
     else:
         raise GammapyLATError(f"Unknown livetime interpolation {interp!r}; use 'nearest' or 'bilinear'")
     unique, inverse = np.unique(pix, return_inverse=True)
@@ -188,11 +210,19 @@ def make_exposure_map(ltcube, irfs, geom, interp="nearest", efficiency=True, dty
         expo_unique += wlive.to_value("s") @ (aeff * f2[:, np.newaxis]).T
     expo_unique = expo_unique.T.astype(dtype)  # (nE, nunique)
 
+    # gather plane by plane to bound the memory of large (all-sky) maps
     values = np.zeros((len(energy), valid.size), dtype=dtype)
-    gathered = expo_unique[:, index[0]] * weights[0].astype(dtype)
-    for k in range(1, index.shape[0]):
-        gathered += expo_unique[:, index[k]] * weights[k].astype(dtype)
-    values[:, valid] = gathered
+    all_valid = bool(np.all(valid))
+    weights = weights.astype(dtype)
+    for plane, expo_plane in zip(values, expo_unique):
+        if index.shape[0] == 1:
+            gathered = expo_plane[index[0]]
+        else:
+            gathered = np.einsum("kn,kn->n", expo_plane[index], weights)
+        if all_valid:
+            plane[:] = gathered
+        else:
+            plane[valid] = gathered
     shape = geom.data_shape
     return Map.from_geom(geom, data=values.reshape(shape), unit="cm2 s", dtype=dtype)
 
