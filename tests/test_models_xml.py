@@ -448,3 +448,18 @@ def test_extended_source_templates(gammapy_data):
     m = w44.spatial_model.map
     assert (m.data * m.geom.solid_angle().to_value("sr")).sum() == pytest.approx(1, rel=1e-3)
     assert w44.spectral_model.beta.value == pytest.approx(0.253)
+
+
+def test_makers_isotropic_model_written_as_file_function(crab_day):
+    from gammapy_lat.makers import create_isotropic_model
+
+    iso = create_isotropic_model(crab_day / "iso_P8R3_SOURCE_V2.txt", name="iso")
+    iso.spectral_model.model2.norm.value = 1.2
+    root = ET.fromstring(models_to_xml_string([iso]))
+    spec = root.find("source/spectrum")
+    assert spec.get("type") == "FileFunction"
+    assert spec.get("file").endswith("iso_P8R3_SOURCE_V2.txt")
+    back = models_from_xml_string(models_to_xml_string([iso]))["iso"]
+    energy = np.geomspace(40, 8e5, 50) * u.MeV
+    np.testing.assert_allclose(back.spectral_model(energy).value, iso.spectral_model(energy).value, rtol=1e-10)
+    assert back.spectral_model.norm.value == 1.2 and not back.spectral_model.norm.frozen

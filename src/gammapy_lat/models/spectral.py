@@ -28,7 +28,6 @@ from gammapy.modeling.models import SPECTRAL_MODEL_REGISTRY, SpectralModel
 from gammapy.modeling.models.core import _build_parameters_from_dict
 from gammapy.utils.interpolation import ScaledRegularGridInterpolator
 
-from ..errors import LATFileError
 
 __all__ = [
     "LATExpCutoffSpectralModel",
@@ -220,8 +219,8 @@ class LATBandSpectralModel(SpectralModel):
 def read_file_function(filename):
     """Read a LAT ``FileFunction`` table (energy in MeV and dN/dE, whitespace separated).
 
-    Extra columns (e.g. the uncertainties of the isotropic templates) are ignored; lines starting
-    with ``#`` are comments.
+    The table is read by `gammapy_lat.makers.read_isotropic_spectrum` (the FSSC isotropic files
+    are FileFunction tables): extra columns are ignored, ``#`` starts a comment.
 
     Parameters
     ----------
@@ -236,24 +235,10 @@ def read_file_function(filename):
         dN/dE in cm-2 s-1 MeV-1 (per sr for isotropic templates, the sr-1 being carried by the
         spatial model).
     """
-    try:
-        data = np.loadtxt(filename, ndmin=2, comments="#")
-    except OSError as exc:
-        raise LATFileError(f"FileFunction table {filename}: cannot read ({exc})") from exc
-    except ValueError as exc:
-        raise LATFileError(f"FileFunction table {filename}: not a numeric table ({exc})") from exc
-    if data.shape[1] < 2 or data.shape[0] < 2:
-        raise LATFileError(
-            f"FileFunction table {filename}: needs at least two rows of (energy, dN/dE)"
-        )
-    energy, values = data[:, 0], data[:, 1]
-    if np.any(np.diff(energy) <= 0) or np.any(energy <= 0):
-        raise LATFileError(f"FileFunction table {filename}: energies must be positive and increasing")
-    if np.any(values <= 0):
-        raise LATFileError(
-            f"FileFunction table {filename}: dN/dE values must be positive (log-log interpolation)"
-        )
-    return u.Quantity(energy, "MeV"), u.Quantity(values, _DNDE_UNIT)
+    from ..makers.diffuse import read_isotropic_spectrum
+
+    template = read_isotropic_spectrum(filename)
+    return u.Quantity(template.energy, "MeV"), u.Quantity(template.values, _DNDE_UNIT)
 
 
 class FileFunctionSpectralModel(SpectralModel):

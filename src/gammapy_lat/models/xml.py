@@ -23,6 +23,7 @@ resolved against the XML file's folder after expanding ``$(VAR)``/``$VAR``; a ``
 when the plain name is absent.
 """
 import logging
+import operator
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -33,6 +34,7 @@ import astropy.units as u
 from astropy.coordinates import SkyCoord
 from gammapy.modeling.models import (
     BrokenPowerLawSpectralModel,
+    CompoundSpectralModel,
     ConstantSpatialModel,
     ConstantSpectralModel,
     DiskSpatialModel,
@@ -46,11 +48,13 @@ from gammapy.modeling.models import (
     PowerLaw2SpectralModel,
     PowerLawNormSpectralModel,
     PowerLawSpectralModel,
+    ScaleSpectralModel,
     SkyModel,
     SuperExpCutoffPowerLaw3FGLSpectralModel,
     SuperExpCutoffPowerLaw4FGLDR3SpectralModel,
     SuperExpCutoffPowerLaw4FGLSpectralModel,
     TemplateSpatialModel,
+    TemplateSpectralModel,
 )
 
 from ..errors import GammapyLATError, LATFileError
@@ -491,7 +495,10 @@ def to_lat_spectral_model(model):
     - `~gammapy.modeling.models.SuperExpCutoffPowerLaw4FGLSpectralModel` → ``PLSuperExpCutoff2``
       (prefactor times :math:`\\exp(a E_0^{\\Gamma_2})`);
     - `~gammapy.modeling.models.ExpCutoffPowerLawSpectralModel` → ``PLSuperExpCutoff``
-      (:math:`E_c = 1/\\lambda`, :math:`\\Gamma_2 = \\alpha`).
+      (:math:`E_c = 1/\\lambda`, :math:`\\Gamma_2 = \\alpha`);
+    - a `~gammapy.modeling.models.TemplateSpectralModel` times a norm (untilted
+      ``PowerLawNormSpectralModel`` or ``ScaleSpectralModel``), as made by
+      `gammapy_lat.makers.create_isotropic_model` → ``FileFunction``.
 
     Parameters
     ----------
@@ -510,6 +517,9 @@ def to_lat_spectral_model(model):
         dst.frozen = src.frozen
         dst.error = src.error * factor
 
+    file_function = _as_file_function(model)
+    if file_function is not None:
+        return file_function
     if isinstance(model, (ExpCutoffPowerLaw3FGLSpectralModel, SuperExpCutoffPowerLaw3FGLSpectralModel)):
         out = LATSuperExpCutoffSpectralModel()
         e0 = pars["reference"].quantity
@@ -555,6 +565,33 @@ def to_lat_spectral_model(model):
         copy_par(out.index_2, pars["alpha"])
         return out
     return model
+
+
+def _as_file_function(model):
+    """A tabulated spectrum times a pure normalisation (e.g. the isotropic model of
+    `gammapy_lat.makers.create_isotropic_model`) as a `FileFunctionSpectralModel`, else None."""
+    template, norm = None, None
+    if isinstance(model, CompoundSpectralModel) and model.operator is operator.mul:
+        for a, b in ((model.model1, model.model2), (model.model2, model.model1)):
+            if isinstance(a, TemplateSpectralModel) and isinstance(b, PowerLawNormSpectralModel):
+                template, norm = a, b
+                break
+        if norm is None or not (norm.tilt.frozen and norm.tilt.value == 0):
+            return None
+        norm = norm.norm
+    elif isinstance(model, ScaleSpectralModel) and isinstance(model.model, TemplateSpectralModel):
+        template, norm = model.model, model.norm
+    else:
+        return None
+    filename = template.meta.get("filename") if template.meta else None
+    out = FileFunctionSpectralModel(
+        energy=template.energy, values=template.values.to(DNDE), filename=filename
+    )
+    out.norm.value = norm.value
+    out.norm.min, out.norm.max = norm.min, norm.max
+    out.norm.frozen = norm.frozen
+    out.norm.error = norm.error
+    return out
 
 
 def _fmt(x):
