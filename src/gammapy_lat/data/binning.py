@@ -475,6 +475,8 @@ def write_counts_map(counts, path, events=None, overwrite=False, creator=None, e
         hdus.append(gti)
         events.dss.to_header(hdus[0].header)
         events.dss.to_header(gti.header)
+        if not isinstance(geom, WcsGeom):
+            events.dss.to_header(hdus[1].header)  # SKYMAP
     return write_fits_atomic(fits.HDUList(hdus), path, overwrite=overwrite, checksum=True)
 
 

@@ -1,4 +1,5 @@
 """LAT observations (events + GTIs + spacecraft history) and a time-indexed store of LAT files."""
+import copy
 import logging
 from pathlib import Path
 
@@ -165,6 +166,32 @@ class LATObservation(Observation):
         events = self.lat_events.select_time(float(tmin), float(tmax))
         spacecraft = self.spacecraft.select_time(float(tmin), float(tmax)) if self.spacecraft is not None else None
         return LATObservation(events, spacecraft, self.obs_id, self.irf_name, self.evtype, self.evclass)
+
+    def copy(self, in_memory=False, **kwargs):
+        """Copy, optionally overriding ``events``, ``spacecraft``, ``obs_id``, ``irf_name``,
+        ``evtype`` or ``evclass``.
+
+        Parameters
+        ----------
+        in_memory : bool
+            Deep copy of the data (otherwise the event and spacecraft tables are shared).
+        """
+        params = dict(
+            events=self.lat_events,
+            spacecraft=self.spacecraft,
+            obs_id=self.obs_id,
+            irf_name=self.irf_name,
+            evtype=self.evtype,
+            evclass=self.evclass,
+        )
+        unknown = set(kwargs) - set(params)
+        if unknown:
+            raise TypeError(f"LATObservation.copy() got unexpected arguments {sorted(unknown)}")
+        params.update(kwargs)
+        if in_memory:
+            params["events"] = copy.deepcopy(params["events"])
+            params["spacecraft"] = copy.deepcopy(params["spacecraft"])
+        return LATObservation(**params)
 
     def __str__(self):
         live = (
