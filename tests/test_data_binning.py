@@ -150,3 +150,28 @@ def test_cli_bin_errors(tmp_path, crab_day):
     result = runner.invoke(cli, ["bin", "--evfile", str(crab_day / "ft2.fits.gz"), "-o", str(out), "--like", str(crab_day / "cntmap.fits.gz")])
     assert result.exit_code == 1 and "ft2.fits.gz has no EVENTS extension" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_bin_healpix_and_like(tmp_path, crab_day, crab_events):
+    from gammapy.maps import Map
+
+    out = tmp_path / "hpx.fits"
+    args = ["bin", "--evfile", str(crab_day / "ft1.fits.gz"), "-o", str(out), "--algorithm", "HEALPIX", "--hpx_order", "5",
+            "--hpx_ordering_scheme", "NESTED", "--coordsys", "CEL", "--emin", "200", "--emax", "20000", "--enumbins", "4"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    counts = Map.read(out)
+    import healpy as hp
+
+    energy = crab_events.energy.to_value("MeV")
+    pix = hp.ang2pix(32, crab_events.table["RA"], crab_events.table["DEC"], nest=True, lonlat=True)
+    inside = (energy >= 200) & (energy < 20000)
+    np.testing.assert_array_equal(counts.data.sum(axis=0), np.bincount(pix[inside], minlength=hp.nside2npix(32)))
+    with fits.open(out) as hdulist:
+        assert {"SKYMAP", "EBOUNDS", "GTI"} <= {h.name for h in hdulist}
+        assert hdulist["SKYMAP"].header["NDSKEYS"] == 6
+    # the HEALPix cube serves as --like template
+    out2 = tmp_path / "hpx2.fits"
+    result = CliRunner().invoke(cli, ["bin", "--evfile", str(crab_day / "ft1.fits.gz"), "-o", str(out2), "--like", str(out)])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(Map.read(out2).data, counts.data)

@@ -117,3 +117,18 @@ def test_datastore_errors(tmp_path, weekly_dir):
     store = LATDataStore(str(weekly_dir / "lat_photon_weekly_w*.fits"), str(weekly_dir / "lat_spacecraft_weekly_w000.fits"))
     with pytest.raises(LATDataError, match="does not cover"):
         store.get_observations()
+
+
+def test_observation_copy_pickle_and_observations_select_time(obs, exposure_reference):
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(obs))
+    assert isinstance(clone, LATObservation) and len(clone.lat_events) == len(obs.lat_events)
+    np.testing.assert_allclose(clone.observation_live_time_duration.to_value("s"), exposure_reference, rtol=1e-12)
+    copied = obs.copy(in_memory=True, obs_id=11)
+    assert isinstance(copied, LATObservation) and copied.obs_id == 11 and copied.irf_name == obs.irf_name
+    # gammapy's Observations.select_time goes through LATObservation.select_time
+    half = Observations([obs]).select_time(Time([obs.tstart.mjd, obs.tstart.mjd + 0.5], format="mjd", scale="tt"))
+    met = (half[0].tstop - obs.lat_events.time_ref).to_value("s")
+    assert isinstance(half[0], LATObservation) and met <= obs.met_start + 43200 + 1e-3
+    assert len(half[0].lat_events) == np.sum(obs.lat_events.time <= obs.met_start + 43200)
