@@ -524,6 +524,18 @@ class EventSimulator:
         ev["psf_offset"] = offset
         return ev
 
+    def simulate(self, models, evclass=128, pass_ver=None, random_state=None):
+        """Simulate the events of the models as a `~gammapy_lat.data.LATEventList`.
+
+        The response tables are computed once per simulator, so repeated calls (e.g. with
+        different ``random_state``) are cheap. See `simulate_events` for the parameters.
+        """
+        if random_state is not None:
+            self.rng = (
+                random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+            )
+        return _event_list(self, self.run(models), self.irfs, evclass, pass_ver)
+
     def run(self, models):
         """Simulate the events of the models.
 
@@ -649,10 +661,6 @@ def simulate_events(
     events : `~gammapy_lat.data.LATEventList`
         Events with the standard FT1 columns, GTIs and DSS keywords; write with ``.write()``.
     """
-    from astropy.table import Table
-
-    from ..data import DSSKeywords, LATEventList
-
     sim = EventSimulator(
         spacecraft,
         irfs,
@@ -666,7 +674,15 @@ def simulate_events(
         healpix_nside=healpix_nside,
         random_state=random_state,
     )
-    ev = sim.run(models)
+    return sim.simulate(models, evclass=evclass, pass_ver=pass_ver)
+
+
+def _event_list(sim, ev, irfs, evclass, pass_ver):
+    """`~gammapy_lat.data.LATEventList` of the simulated photons passing the output cuts."""
+    from astropy.table import Table
+
+    from ..data import DSSKeywords, LATEventList
+
     n = len(ev.get("energy", []))
     if n == 0:
         ev = {k: np.zeros((0, 3)) if k in ("direction", "reco_direction", "scz", "scx", "zen") else np.zeros(0)
