@@ -35,3 +35,8 @@ def _register(*classes):
 
 
 _register(LATSafeMaskMaker)
+
+from .map import LATMapDatasetMaker, create_lat_map_dataset  # noqa: E402
+
+__all__ += ["LATMapDatasetMaker", "create_lat_map_dataset"]
+_register(LATMapDatasetMaker)
