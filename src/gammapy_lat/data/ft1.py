@@ -354,6 +354,10 @@ class LATEventList:
         header = self.header.copy()
         for key, value in (header_updates or {}).items():
             header[key] = value
+            date_key = {"TSTART": "DATE-OBS", "TSTOP": "DATE-END"}.get(key)
+            if date_key in header:
+                date = (self.time_ref + float(value) * u.s).utc.isot
+                header[date_key] = date
         return LATEventList(
             self.table[mask],
             gti if gti is not None else (self.gti_start, self.gti_stop),
