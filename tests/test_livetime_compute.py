@@ -335,3 +335,14 @@ def test_roi_local_wrap_and_poles(crab_inputs, roi, zmax):
     local = LivetimeCube.compute(spacecraft, events.gti, roi=roi, **kw)
     np.testing.assert_array_equal(local.livetime.value, full.livetime.value[local.pixels])
     np.testing.assert_array_equal(local.weighted_livetime.value, full.weighted_livetime.value[local.pixels])
+
+
+@pytest.mark.slow
+def test_parallel_ray_identical_to_serial(crab_inputs):
+    pytest.importorskip("ray")
+    spacecraft, events = crab_inputs
+    kw = dict(nside=8, nbins=10, zmax=90, n_chunks=3)
+    serial = LivetimeCube.compute(spacecraft, events.gti, n_jobs=1, **kw)
+    ray = LivetimeCube.compute(spacecraft, events.gti, n_jobs=2, parallel_backend="ray", **kw)
+    np.testing.assert_array_equal(serial.livetime.value, ray.livetime.value)
+    np.testing.assert_array_equal(serial.weighted_livetime.value, ray.weighted_livetime.value)
