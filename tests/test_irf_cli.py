@@ -103,3 +103,21 @@ def test_drm_command_gtdrm_format(common, crab_day, tmp_path):
     assert kernel.pdf_matrix.shape == (24, 20)
     # true energies inside the reconstructed range keep (almost) all their probability
     np.testing.assert_allclose(kernel.pdf_matrix.sum(axis=1)[6:-6], 1, atol=5e-3)
+
+
+def test_expcube_healpix_counts_cube(common, tmp_path):
+    """A HEALPix counts cube gives a HEALPix exposure cube (HPXEXPOSURES, ENERGIES, GTI)."""
+    from gammapy.maps import HpxGeom, MapAxis
+
+    axis = MapAxis.from_energy_bounds(200 * u.MeV, 20 * u.GeV, 4, name="energy")
+    geom = HpxGeom.create(nside=32, frame="galactic", nest=False, region="DISK(184.5,-5.8,5)", axes=[axis])
+    ccube = tmp_path / "ccube_hpx.fits"
+    Map.from_geom(geom).write(ccube, format="fgst-ccube")
+    out = tmp_path / "expcube_hpx.fits"
+    result = run(["expcube", *common, "--like", str(ccube), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    with fits.open(out) as hdulist:
+        assert {"HPXEXPOSURES", "ENERGIES", "GTI"} <= {hdu.name for hdu in hdulist}
+    exposure = Map.read(out)
+    assert exposure.geom.nside == 32 and exposure.geom.axes["energy_true"].nbin == 5
+    assert np.all(exposure.data > 1e7)
