@@ -325,3 +325,23 @@ def test_cli_select_errors_leave_nothing(tmp_path, ft1):
     assert result.exit_code == 0
     assert len(read_events(out)) == int(np.sum(read_events(ft1).energy.value > 1000))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.fits"]
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, events, monkeypatch):
+    """A failure while writing leaves neither a partial file nor a temporary file behind."""
+    original = fits.HDUList.writeto
+
+    def failing_writeto(self, name, *args, **kwargs):
+        original(self, name, *args, **kwargs)  # the bytes are on disk under the temporary name ...
+        raise OSError("disk full")  # ... when the write fails
+
+    target = tmp_path / "out.fits"
+    target_old = tmp_path / "old.fits"
+    target_old.write_text("previous product")
+    monkeypatch.setattr(fits.HDUList, "writeto", failing_writeto)
+    with pytest.raises(OSError, match="disk full"):
+        events.write(target)
+    with pytest.raises(OSError, match="disk full"):
+        events.write(target_old, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.fits"]
+    assert target_old.read_text() == "previous product"
