@@ -48,6 +48,18 @@ def test_exposure_parity_gtexpcube2(ltcube, irfs, reference):
     assert np.max(np.abs(ratio - 1)) < 1e-5
 
 
+def test_exposure_parity_own_livetime_cube(crab_day, irfs, reference):
+    """The full chain from FT1/FT2: our livetime cube, then our exposure, against gtexpcube2."""
+    from gammapy_lat.data import read_events, read_spacecraft
+
+    spacecraft = read_spacecraft(crab_day / "ft2.fits.gz")
+    events = read_events(crab_day / "ft1.fits.gz")
+    # the binning recorded in the kit's ltcube.fits.gz (NSIDE 16, 20 bins, no zenith cut)
+    cube = LivetimeCube.compute(spacecraft, events.gti, nside=16, nbins=20, zmax=180 * u.deg)
+    exposure = make_exposure_map(cube, irfs, reference.geom)
+    assert np.max(np.abs(exposure.data / reference.data - 1)) < 5e-3
+
+
 def _reference_by_healpix_pixel(reference, ltcube):
     """gtexpcube2 values keyed by the HEALPix pixel (of the livetime cube) of each map pixel."""
     import healpy as hp
