@@ -54,3 +54,13 @@ def test_edit_rules(header):
     assert sum(c.kind == "bitmask" for c in dss) == 2
     with pytest.raises(LATDataError, match="empty"):
         dss.add_range("ENERGY", "MeV", 5000, 10000)
+
+
+def test_effective_evtype_of_successive_cuts(header):
+    dss = DSSKeywords.from_header(header)  # evtype=3 from the data server
+    dss.add_bitmask("EVENT_TYPE", 32, "P8R2")  # then PSF3 by the user
+    assert dss.evtype == 32
+    other = DSSKeywords()
+    other.add_bitmask("EVENT_TYPE", 32, "P8R2")
+    other.add_bitmask("EVENT_TYPE", 3, "P8R2")  # FRONT+BACK after PSF3 removes nothing
+    assert other.evtype == 32

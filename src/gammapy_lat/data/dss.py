@@ -285,8 +285,20 @@ class DSSKeywords:
 
     @property
     def evtype(self):
-        """Event-type bit mask (e.g. 3 for FRONT+BACK), or None."""
-        return self._mask("EVENT_TYPE")
+        """Event-type bit mask (e.g. 3 for FRONT+BACK), or None.
+
+        When several ``EVENT_TYPE`` cuts were applied one after the other (e.g. ``evtype=3`` by
+        the data server, then ``evtype=32`` by the user), a cut that keeps a whole partition
+        (FRONT/BACK = 3, PSF0..3 = 60, EDISP0..3 = 960) removes no event and the other cut is the
+        effective one.
+        """
+        cuts = self._find("EVENT_TYPE", "bitmask")
+        masks = [c.bitmask[1] for c in cuts]
+        if not masks:
+            return None
+        partitions = (3, 60, 960)
+        effective = [m for m in masks if not any((m & p) == p for p in partitions)]
+        return effective[-1] if effective else masks[-1]
 
     @property
     def pass_ver(self):
