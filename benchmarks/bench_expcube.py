@@ -3,12 +3,13 @@
 The exposure is evaluated at the 25 bin edges (gtexpcube2 convention), for P8R2_SOURCE_V6
 FRONT+BACK, from an NSIDE-64 livetime cube with 40 cos(theta) bins.
 
-Unless a livetime cube is given (``--ltcube``), the NSIDE-64 cube is made by upsampling the
-one-day NSIDE-16 gtltcube cube of the data kit (each pixel copied to its 16 NESTED children, each
-sqrt(1 - cos theta) bin split in two halves): the exposure computation does not depend on how the
-livetime was obtained, only on the cube's size.
+Unless a livetime cube is given (``--ltcube``), the NSIDE-64 cube is computed with
+`LivetimeCube.compute` from the one-day FT2 file and GTIs of the data kit (not timed here), or,
+with ``--upsample``, made by upsampling the kit's NSIDE-16 gtltcube cube (pixels copied to their
+16 NESTED children, sqrt(1 - cos theta) bins split in halves). The exposure computation depends
+on the cube's size, not on how the livetime was obtained.
 
-Usage: python benchmarks/bench_expcube.py [--ltcube FILE]
+Usage: python benchmarks/bench_expcube.py [--ltcube FILE | --upsample]
 Prints wall time, CPU time, peak resident memory and the machine load.
 """
 import argparse
@@ -50,15 +51,24 @@ def upsampled_cube(path, nside_out=64):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ltcube", help="NSIDE-64 livetime cube (default: upsampled kit cube)")
+    parser.add_argument("--upsample", action="store_true", help="upsample the kit's NSIDE-16 cube")
     parser.add_argument("--irf", default="P8R2_SOURCE_V6")
     args = parser.parse_args()
 
     if args.ltcube:
         cube = LivetimeCube.read(args.ltcube)
         origin = args.ltcube
-    else:
+    elif args.upsample:
         cube = upsampled_cube(shared_data_path("data", "lat", "crab-1day", "ltcube.fits.gz"))
         origin = "kit ltcube.fits.gz upsampled to NSIDE 64, 40 bins"
+    else:
+        from gammapy_lat.data import read_events, read_spacecraft
+
+        folder = shared_data_path("data", "lat", "crab-1day")
+        spacecraft = read_spacecraft(folder / "ft2.fits.gz")
+        gti = read_events(folder / "ft1.fits.gz").gti
+        cube = LivetimeCube.compute(spacecraft, gti, nside=64, nbins=40, zmax=180 * u.deg)
+        origin = "computed from the kit's one-day FT2/GTI"
     irfs = LATIRFs.from_caldb(args.irf, 3, caldb=shared_data_path("data", "lat", "caldb"), psf=False, edisp=False)
     edges = np.geomspace(500, 5e5, 25) * u.MeV
     axis = MapAxis.from_nodes(edges, name="energy_true", interp="log")
