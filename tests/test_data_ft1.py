@@ -345,3 +345,17 @@ def test_interrupted_write_leaves_nothing(tmp_path, events, monkeypatch):
         events.write(target_old, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.fits"]
     assert target_old.read_text() == "previous product"
+
+
+def test_select_while_reading_many_files(tmp_path, events, raw):
+    data, gti, _ = raw
+    edges = [events.tstart, 239580000.0, 239610000.0, events.tstop]
+    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        events.select_time(a, b).write(tmp_path / f"w{i}.fits")
+    cuts = dict(evtype="PSF3", emin=300, ra=83.6331, dec=22.0145, rad=8, zmax=85)
+    selected = read_events(str(tmp_path / "w*.fits"), selection=cuts)
+    expected = _numpy_selection(data, gti, evtype=32, emin=300, ra=83.6331, dec=22.0145, rad=8, zmax=85)
+    np.testing.assert_array_equal(selected.time, data["TIME"][expected])
+    assert selected.dss == events.select(**cuts).dss
+    with pytest.raises(SelectionError, match=r"w0.fits, .*w2.fits: the selection .* leaves no event out of 1507"):
+        read_events(str(tmp_path / "w*.fits"), selection=dict(ra=0.0, dec=-80.0, rad=1.0))

@@ -80,8 +80,8 @@ def select_command(infile, outfile, ra, dec, rad, tmin, tmax, emin, emax, zmin, 
     tmax = None if tmax is not None and tmax <= 0 else tmax
     if rad is not None and rad >= 180:
         ra = dec = rad = None  # gtselect: a 180 deg cone is no cut
-    events = read_events(infile)
-    selected = events.select(
+    # each file is selected as it is read, so that long lists of weekly files fit in memory
+    selection = dict(
         evclass=evclass,
         evtype=evtype,
         emin=emin,
@@ -95,5 +95,8 @@ def select_command(infile, outfile, ra, dec, rad, tmin, tmax, emin, emax, zmin, 
         zmax=zmax,
         convtype=convtype,
     )
+    selected = read_events(infile, selection=selection)
     selected.write(outfile, overwrite=clobber)
-    click.echo(f"Selected {len(selected)} of {len(events)} events ({len(selected.gti_start)} GTIs) -> {outfile}")
+    click.echo(
+        f"Selected {len(selected)} events ({len(selected.gti_start)} GTIs, ontime {selected.ontime.value:.1f} s) -> {outfile}"
+    )

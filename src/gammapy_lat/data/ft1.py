@@ -839,7 +839,7 @@ def _read_one(path):
     )
 
 
-def read_events(paths):
+def read_events(paths, selection=None):
     """Read FT1 (event) files.
 
     Parameters
@@ -849,6 +849,10 @@ def read_events(paths):
         file name per line (the Fermitools convention), or a list of these. Several files are
         merged with :meth:`LATEventList.from_stack` (no duplicated or dropped events, GTIs
         merged).
+    selection : dict, optional
+        Arguments of :meth:`LATEventList.select` applied to each file as it is read, before
+        merging, so that only the selected events of a long list of files are held in memory.
+        An empty result is an error naming all files.
 
     Returns
     -------
@@ -860,7 +864,22 @@ def read_events(paths):
     gammapy_lat.errors.LATFileError
         A file is missing, unreadable, or lacks the ``EVENTS``/``GTI`` extensions or the
         ``TIME``/``ENERGY``/``RA``/``DEC`` columns.
+    gammapy_lat.errors.SelectionError
+        ``selection`` leaves no event.
     """
     files = resolve_paths(paths, what="FT1")
-    lists = [_read_one(path) for path in files]
-    return LATEventList.from_stack(lists)
+    if selection is None:
+        return LATEventList.from_stack([_read_one(path) for path in files])
+    selection = dict(selection)
+    allow_empty = selection.pop("allow_empty", False)
+    parts, total = [], 0
+    for path in files:
+        events = _read_one(path)
+        total += len(events)
+        parts.append(events.select(**selection, allow_empty=True))
+    merged = LATEventList.from_stack(parts)
+    if len(merged) == 0 and not allow_empty:
+        cuts = ", ".join(f"{k}={v}" for k, v in selection.items() if v is not None)
+        raise SelectionError(f"{merged.source}: the selection ({cuts}) leaves no event out of {total}")
+    log.info("Selected %d of %d events from %d file(s)", len(merged), total, len(files))
+    return merged
