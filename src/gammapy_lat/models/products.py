@@ -78,7 +78,7 @@ def source_ts(datasets, source_names=None, refit=True, fit=None):
     refit : bool
         Refit the null hypothesis (True) or only remove the source (False, faster, an upper bound).
     fit : `~gammapy.modeling.Fit`, optional
-        Fit used for the null hypothesis.
+        Fit whose ``optimize`` is used for the null hypothesis (the covariance is left as is).
 
     Returns
     -------
@@ -95,7 +95,6 @@ def source_ts(datasets, source_names=None, refit=True, fit=None):
     stat_full = datasets.stat_sum()
     params = models.parameters
     saved = [p.value for p in params]
-    saved_cov = models.covariance.data.copy() if refit else None
     ts = {}
     try:
         for name in names:
@@ -111,8 +110,6 @@ def source_ts(datasets, source_names=None, refit=True, fit=None):
         datasets.models = models
         for p, v in zip(params, saved):
             p.value = v
-        if saved_cov is not None:
-            models.covariance = saved_cov
     return ts
 
 
