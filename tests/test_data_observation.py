@@ -132,3 +132,14 @@ def test_observation_copy_pickle_and_observations_select_time(obs, exposure_refe
     met = (half[0].tstop - obs.lat_events.time_ref).to_value("s")
     assert isinstance(half[0], LATObservation) and met <= obs.met_start + 43200 + 1e-3
     assert len(half[0].lat_events) == np.sum(obs.lat_events.time <= obs.met_start + 43200)
+
+
+def test_chunk_boundary_on_an_event_counts_it_once(weekly_dir, crab_day):
+    store = LATDataStore(str(weekly_dir / "lat_photon_weekly_w*.fits"), str(weekly_dir / "lat_spacecraft_weekly_w*.fits"))
+    events = read_events(crab_day / "ft1.fits.gz")
+    t_event = events.time[700]
+    tmin = t_event - 3 * 3600.0  # the first chunk boundary falls exactly on this event
+    chunks = store.get_observations(tmin=tmin, tmax=events.tstop, chunk=3 * u.h)
+    times = np.concatenate([o.lat_events.time for o in chunks])
+    assert np.sum(times == t_event) == 1
+    assert times.size == np.sum(events.time >= tmin)

@@ -543,9 +543,22 @@ class LATEventList:
             updates = {"TSTART": float(start[0]), "TSTOP": float(stop[-1])}
         return self._subset(mask, gti=(start, stop), header_updates=updates)
 
-    def select_time(self, tmin, tmax):
-        """Events and GTIs inside ``[tmin, tmax]`` (MET, s), without touching the DSS keywords."""
+    def select_time(self, tmin, tmax, right_open=False):
+        """Events and GTIs inside ``[tmin, tmax]`` (MET, s), without touching the DSS keywords.
+
+        Parameters
+        ----------
+        tmin, tmax : float
+            MET range in seconds.
+        right_open : bool
+            Exclude events at exactly ``tmax`` (for consecutive chunks that must not share an
+            event).
+        """
         out = self.select_gti(([tmin], [tmax]))
+        if right_open:
+            keep = out.time < float(tmax)
+            if not keep.all():
+                out = out._subset(keep, gti=(out.gti_start, out.gti_stop))
         out.header["TSTART"] = max(float(tmin), self.tstart)
         out.header["TSTOP"] = min(float(tmax), self.tstop)
         return out

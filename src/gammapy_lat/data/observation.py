@@ -416,7 +416,8 @@ class LATDataStore:
             files = self._ft1_overlapping(start, stop)
             if len(files) == 0:
                 continue
-            parts = [load(p).select_time(start, stop) for p in files["FILE"]]
+            last = stop >= tmax
+            parts = [load(p).select_time(start, stop, right_open=not last) for p in files["FILE"]]
             parts = [p for p in parts if len(p.gti_start)]
             if not parts:
                 continue
