@@ -192,3 +192,47 @@ def test_edisp_kernel_map(ltcube, irfs):
     weights = [c.aeff.evaluate(energy, cth).value for c in irfs]
     expected = sum(w * np.diff(c.edisp.cdf(energy, cth, edges), axis=1) for w, c in zip(weights, irfs)) / sum(weights)
     np.testing.assert_allclose(single, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_exposure_phi_dependence(ltcube, irfs, caldb_path):
+    """With φ-binned livetime the effective area is modulated in φ, with the CALDB PHI_DEPENDENCE
+    parameters of the bin containing (E, cos θ) (formula written here from the CALDB definition)."""
+    from astropy.io import fits
+
+    caldb = CALDB(caldb_path)
+    nbins, nphi, ibin, iphi = ltcube.nbins, 5, 2, 1
+    live = np.zeros((12 * 4**2, nbins))
+    live[:, ibin] = 1e5
+    live_phi = np.zeros((12 * 4**2, nphi, nbins))
+    live_phi[:, iphi, ibin] = 1e5
+    cube = LivetimeCube(
+        live * u.s, 0.9 * live * u.s, ltcube.costheta_edges, nside=4, binning=ltcube.binning,
+        livetime_phi=live_phi * u.s, weighted_livetime_phi=0.9 * live_phi * u.s,
+    )
+    cth = cube.costheta_center[ibin]
+    phi = np.radians(45.0 * (iphi + 0.5) / nphi)
+    axis = MapAxis.from_energy_bounds(100 * u.MeV, 100 * u.GeV, 4, name="energy_true")
+    geom = WcsGeom.create(skydir=CRAB, npix=1, binsz=1, axes=[axis])
+    exposure = make_exposure_map(cube, irfs, geom)
+    energy = axis.center
+    f1, f2 = irfs.efficiency.livetime_factors(energy)
+    expected = 0
+    for comp in irfs:
+        path, ext = caldb.hdu_location("P8R2_SOURCE_V6", comp.event_type, "PHI_DEP")
+        with fits.open(path) as hdulist:
+            data = hdulist[ext].data
+            elo, ehi = data["ENERG_LO"][0], data["ENERG_HI"][0]
+            clo = data["CTHETA_LO"][0]
+            par0 = data["PHIDEP0"][0].reshape(len(clo), -1)
+            par1 = data["PHIDEP1"][0].reshape(len(clo), -1)
+        ie = np.searchsorted(ehi, energy.to_value("MeV"))
+        ic = np.searchsorted(clo, cth, side="right") - 1
+        p0, p1 = par0[ic, ie], par1[ic, ie]
+        xx = 2 * np.abs(2 / np.pi * np.abs(phi - np.pi / 2) - 0.5)
+        modulation = (1 + p0 * xx**p1) / (1 + p0 / (1 + p1))
+        expected = expected + comp.aeff.evaluate(energy, cth).to_value("cm2") * modulation
+    expected = expected * (f1 + 0.9 * f2) * 1e5
+    np.testing.assert_allclose(exposure.data[:, 0, 0], expected, rtol=1e-5)
+    # without φ dependence (forced off) the φ-integrated livetime is used
+    flat = make_exposure_map(cube, irfs, geom, phi_dependence=False)
+    assert not np.allclose(flat.data, exposure.data, rtol=1e-4)

@@ -169,7 +169,47 @@ def exposure_weights(ltcube, irfs, energy, skycoord, efficiency=True):
     return u.Quantity(weights, "cm2 s")
 
 
-def make_exposure_map(ltcube, irfs, geom, interp="nearest", efficiency=True, dtype=np.float32):
+def _phi_livetime(ltcube, centers):
+    """Livetime per φ bin ``(n, nphi, ncth)`` (s) of the cube pixels at their own centres."""
+    import healpy as hp
+
+    coord = centers.transform_to(ltcube.frame)
+    ipix = hp.ang2pix(
+        ltcube.nside, coord.spherical.lon.deg, coord.spherical.lat.deg, nest=ltcube.nest, lonlat=True
+    )
+    pixels = ltcube.pixel_indices
+    order = np.argsort(pixels)
+    pos = np.clip(np.searchsorted(pixels[order], ipix), 0, len(pixels) - 1)
+    if np.any(pixels[order][pos] != ipix):
+        raise GammapyLATError(
+            f"The geometry extends beyond the region {ltcube.roi} covered by the livetime cube"
+        )
+    rows = order[pos]
+    return ltcube.livetime_phi.to_value("s")[rows], ltcube.weighted_livetime_phi.to_value("s")[rows]
+
+
+def _exposure_phi(ltcube, irfs, energy, cth, centers, f1, f2):
+    """Exposure ``(nunique, nE)`` with the φ dependence of the effective area.
+
+    As the Fermitools (``CosineBinner::integral``), the φ-binned livetime is summed with the
+    effective area at the φ bin centres, φ folded into [0°, 45°].
+    """
+    nphi = ltcube.nphibins
+    phi = (np.arange(nphi) + 0.5) / nphi * 45.0 * u.deg
+    aeff = sum(
+        comp.aeff.evaluate(energy[:, None, None], cth[None, :, None], phi=phi[None, None, :]).to_value("cm2")
+        for comp in irfs
+    )  # (nE, ncth, nphi)
+    live, wlive = _phi_livetime(ltcube, centers)  # (n, nphi, ncth)
+    expo = np.einsum("upi,eip->ue", live, aeff * f1[:, None, None])
+    if np.any(f2 != 0):
+        expo += np.einsum("upi,eip->ue", wlive, aeff * f2[:, None, None])
+    return expo
+
+
+def make_exposure_map(
+    ltcube, irfs, geom, interp="nearest", efficiency=True, phi_dependence=None, dtype=np.float32
+):
     """Exposure map (gtexpcube2) for any Gammapy geometry.
 
     Parameters
@@ -188,6 +228,9 @@ def make_exposure_map(ltcube, irfs, geom, interp="nearest", efficiency=True, dty
     efficiency : bool
         Apply the livetime-fraction efficiency correction (``EFFICIENCY_PARAMS``) as the
         Fermitools do (the correction of the first selected event type for all of them).
+    phi_dependence : bool, optional
+        Use the φ dependence of the effective area (``PHI_DEPENDENCE``) with the φ-binned
+        livetime. Default: when the livetime cube has φ bins, as the Fermitools.
     dtype : numpy dtype
         Data type of the map.
 
@@ -203,11 +246,17 @@ def make_exposure_map(ltcube, irfs, geom, interp="nearest", efficiency=True, dty
     f1, f2 = _efficiency_factors(irfs, energy, efficiency)
 
     centers, index, weights, valid = _pixel_lookup(ltcube, geom, interp)
-    live, wlive = ltcube.get_livetime(centers, interp="nearest")
-    # (nunique, ncth) @ (ncth, nE) -> (nunique, nE)
-    expo_unique = live.to_value("s") @ (aeff * f1[:, np.newaxis]).T
-    if np.any(f2 != 0):
-        expo_unique += wlive.to_value("s") @ (aeff * f2[:, np.newaxis]).T
+    use_phi = ltcube.nphibins > 0 if phi_dependence is None else bool(phi_dependence)
+    if use_phi and ltcube.nphibins == 0:
+        raise GammapyLATError("phi_dependence=True needs a livetime cube with phi bins (PHIBINS > 0)")
+    if use_phi:
+        expo_unique = _exposure_phi(ltcube, irfs, energy, cth, centers, f1, f2)
+    else:
+        live, wlive = ltcube.get_livetime(centers, interp="nearest")
+        # (nunique, ncth) @ (ncth, nE) -> (nunique, nE)
+        expo_unique = live.to_value("s") @ (aeff * f1[:, np.newaxis]).T
+        if np.any(f2 != 0):
+            expo_unique += wlive.to_value("s") @ (aeff * f2[:, np.newaxis]).T
     expo_unique = expo_unique.T.astype(dtype)  # (nE, nunique)
 
     # gather plane by plane to bound the memory of large (all-sky) maps
@@ -234,12 +283,19 @@ def _weighted_average(ltcube, irfs, geom, energy_true, efficiency, irf_values):
     exposure (npix_valid, nE), valid mask).
     """
     centers, index, _, valid = _pixel_lookup(ltcube, geom, "nearest")
-    weights = exposure_weights(ltcube, irfs, energy_true, centers, efficiency=efficiency)
-    weights = weights.to_value("cm2 s")  # (nu, ntype, nE, ncth)
-    exposure = weights.sum(axis=(1, 3))  # (nu, nE)
+    ntype, nenergy, ncth = irf_values.shape[:3]
     extra = irf_values.shape[3:]
-    flat = irf_values.reshape(irf_values.shape[:3] + (-1,))
-    average = np.einsum("utei,teix->uex", weights, flat)
+    flat = irf_values.reshape((ntype, nenergy, ncth, -1))
+    average = np.zeros((len(centers), nenergy, flat.shape[-1]))
+    exposure = np.zeros((len(centers), nenergy))
+    # chunks of unique pixels bound the (pixel, type, energy, cos θ) weight array to ~100 MB
+    chunk = max(1, int(1.2e7 // max(1, ntype * nenergy * ncth)))
+    for start in range(0, len(centers), chunk):
+        part = slice(start, start + chunk)
+        weights = exposure_weights(ltcube, irfs, energy_true, centers[part], efficiency=efficiency)
+        weights = weights.to_value("cm2 s")  # (n, ntype, nE, ncth)
+        exposure[part] = weights.sum(axis=(1, 3))
+        average[part] = np.einsum("utei,teix->uex", weights, flat)
     with np.errstate(invalid="ignore", divide="ignore"):
         average = np.where(exposure[..., np.newaxis] > 0, average / exposure[..., np.newaxis], 0.0)
     average = average.reshape(average.shape[:2] + extra)
