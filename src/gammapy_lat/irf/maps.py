@@ -12,8 +12,10 @@ with :math:`c_i` the bin centre in the binning variable (as the Fermitools' ``Co
 :math:`f_1, f_2` the efficiency factors. The IRFs are evaluated once on the (E, cos θ) grid, and
 the sky enters only through the few HEALPix pixels a geometry touches: the sums are matrix
 products over the unique pixels, the results are then gathered to the map pixels. PSF and
-energy dispersion are the per-(E, θ, type) IRFs averaged with the weights of the exposure sum
-(as gtpsf and gtdrm do).
+energy dispersion are the per-(E, θ, type) IRFs averaged with the terms of the exposure sum as
+weights, as gtpsf does. (gtdrm weights with Aeff x livetime, without the efficiency correction,
+and integrates over cos θ with the trapezoidal rule; ``efficiency=False`` drops the correction,
+which varies little with θ.)
 """
 import logging
 
