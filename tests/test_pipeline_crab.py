@@ -4,7 +4,6 @@ The co-added products must equal a single-pass computation (counts exactly, live
 to 1e-6), and reproduce the Fermitools products of the data kit (gtbin counts cube exactly,
 gtexpcube2 exposure cube).
 """
-import importlib.util
 import os
 import signal
 import subprocess
@@ -145,21 +144,6 @@ def test_crab_chunks_equal_single_pass(crab_day, caldb_path, single_pass, tmp_pa
     changed = AllSkyPipeline(cfg).run()
     kinds = {k: n for k, (n, _) in changed.report.by_kind().items() if n}
     assert kinds == {"livetime": 4, "ltcube": 1, "exposure": 3 + 1, "bexpmap": 2}
-
-
-@pytest.mark.ray
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
-def test_crab_chunks_ray_backend(crab_day, caldb_path, single_pass, tmp_path):
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        result = AllSkyPipeline(crab_config(crab_day, caldb_path, tmp_path / "out", backend="ray")).run()
-        workers = {r.pid for r in result.report.results if r.status == "done"}
-        assert os.getpid() not in workers
-    finally:
-        ray.shutdown()
-    check_against_single_pass(result.products, single_pass, crab_day)
 
 
 def _all_products_readable(outdir):

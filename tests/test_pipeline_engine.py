@@ -48,6 +48,8 @@ def test_graph_result_and_resume(tmp_path, n_jobs):
     values = list(range(1, 9))
     graph, parts, final = make_graph(tmp_path, values)
     assert [len(level) for level in graph.levels()] == [8, 1]
+    # the dependent task is submitted last, with the products it waits for
+    assert [t.kind for level in graph.levels() for t in level][-1] == "sum"
     report = Executor(n_jobs=n_jobs).run(graph)
     # sum of squares 1..n = n (n + 1) (2n + 1) / 6
     assert json.loads(final.output.read_text()) == 8 * 9 * 17 // 6
@@ -65,12 +67,18 @@ def test_graph_result_and_resume(tmp_path, n_jobs):
 
 def test_failure_keeps_completed_partials(tmp_path):
     graph, parts, final = make_graph(tmp_path, [1, 2, 3, 4], func=fail_on_three)
-    with pytest.raises(PipelineError, match="square 3: ValueError: bad input 3"):
+    with pytest.raises(PipelineError, match=r"1 task\(s\) failed \(1 dependent.*\n- square 3: ValueError: bad input 3"):
         Executor(n_jobs=2).run(graph)
     done = [p.output.exists() for p in parts]
     assert done == [True, True, False, True]
     assert not final.output.exists()
     assert not list(tmp_path.glob(".tmp-*"))
+    # the failure is recorded next to the missing product; a rerun clears it and retries
+    assert "bad input 3" in (tmp_path / (parts[2].output.name + ".failed")).read_text()
+    graph, parts, final = make_graph(tmp_path, [1, 2, 3, 4])
+    report = Executor(n_jobs=2).run(graph)
+    assert report.n_done == 2 and json.loads(final.output.read_text()) == 30
+    assert not list(tmp_path.glob("*.failed"))
 
 
 def test_graph_rejects_conflicting_outputs(tmp_path):

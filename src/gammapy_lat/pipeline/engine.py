@@ -1,10 +1,14 @@
 """A small task-graph executor on top of `gammapy.utils.parallel`.
 
 Each `Task` produces exactly one file, named after the content hash of its inputs, and writes it
-atomically. The graph is run level by level (a task's dependencies are in earlier levels); within
-a level the missing products are computed through `gammapy.utils.parallel.run_multiprocessing`, so
-the same code runs on local processes or on a Ray cluster. Products already present are not
-recomputed, which makes a rerun after a crash or a kill resume where it stopped.
+atomically. The missing products of a graph are computed in ONE call of
+`gammapy.utils.parallel.run_multiprocessing` (one pool of local processes or of Ray actors), with
+the tasks submitted in topological order: a task first waits until the products it depends on
+exist. Workers take tasks in submission order (one shared queue for local processes, round-robin
+FIFO queues for Ray actors), so the oldest unfinished task always has its inputs and the run cannot
+deadlock. A failed task leaves a ``.failed`` marker next to its product so that the tasks waiting
+for it give up at once. Products already present are not recomputed: a rerun after a crash or a
+kill resumes where the previous run stopped.
 """
 import contextlib
 import fcntl
@@ -20,6 +24,7 @@ from typing import Callable
 from gammapy.utils import parallel
 
 from ..errors import GammapyLATError
+from ..utils import atomic_output
 
 __all__ = ["Task", "TaskGraph", "TaskResult", "RunReport", "PipelineError", "Executor", "outdir_lock"]
 
@@ -69,7 +74,7 @@ class TaskResult:
     key: str
     kind: str
     label: str
-    status: str  # "done", "present" or "failed"
+    status: str  # "done", "present", "failed" or "skipped" (an input failed)
     seconds: float = 0.0
     pid: int = 0
     maxrss_mb: float = 0.0
@@ -110,29 +115,59 @@ def _maxrss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def execute_task(func, output, kwargs, key, kind, label):
-    """Run one task in a worker; never raises (errors are returned in the `TaskResult`)."""
+def failure_marker(output):
+    """Path of the marker a failed task leaves next to its product."""
+    output = Path(output)
+    return output.with_name(output.name + ".failed")
+
+
+def _wait_for(inputs, poll):
+    """Wait until every path in ``inputs`` exists; return the first failed one, else None."""
+    pending = [Path(p) for p in inputs]
+    while pending:
+        for path in pending:
+            if failure_marker(path).exists():
+                return path
+        pending = [p for p in pending if not p.exists()]
+        if pending:
+            time.sleep(poll)
+    return None
+
+
+def execute_task(func, output, kwargs, key, kind, label, wait_for=(), poll=0.05):
+    """Run one task in a worker; never raises (errors are returned in the `TaskResult`).
+
+    ``wait_for`` lists the products of the task's dependencies still being computed in this run.
+    """
     output = Path(output)
     if output.exists():
         return TaskResult(key, kind, label, "present", pid=os.getpid())
+    failed_input = _wait_for(wait_for, poll)
     t0 = time.perf_counter()
-    try:
-        info = func(output, **kwargs) or {}
-    except FileExistsError:
-        # the same product was completed concurrently (same name = same inputs)
-        info = {}
-    except Exception as exc:  # reported in the main process with the task's label
+    error = None
+    if failed_input is not None:
+        error = f"input {failed_input.name} failed"
+    else:
+        try:
+            info = func(output, **kwargs) or {}
+        except FileExistsError:
+            # the same product was completed concurrently (same name = same inputs)
+            info = {}
+        except Exception as exc:  # reported in the main process with the task's label
+            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+        else:
+            if not output.exists():
+                error = f"no product written at {output}"
+    if error is not None:
+        try:
+            with atomic_output(failure_marker(output), overwrite=True) as tmp:
+                tmp.write_text(error)
+        except OSError:
+            pass
+        status = "skipped" if failed_input is not None else "failed"
         return TaskResult(
-            key,
-            kind,
-            label,
-            "failed",
-            seconds=time.perf_counter() - t0,
-            pid=os.getpid(),
-            error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
+            key, kind, label, status, seconds=time.perf_counter() - t0, pid=os.getpid(), error=error
         )
-    if not output.exists():
-        return TaskResult(key, kind, label, "failed", pid=os.getpid(), error=f"no product written at {output}")
     return TaskResult(
         key, kind, label, "done", seconds=time.perf_counter() - t0, pid=os.getpid(), maxrss_mb=_maxrss_mb(), info=info
     )
@@ -256,28 +291,38 @@ class Executor:
         Raises
         ------
         PipelineError
-            If tasks failed (after the level in which they failed has finished, so that all
-            products completed so far are kept for the next run).
+            If tasks failed (after all tasks that do not depend on them have finished, so that
+            every product completed is kept for the next run).
         """
         t0 = time.perf_counter()
         report = RunReport(n_tasks=len(graph))
-        finished = 0
-        for level in graph.levels():
-            todo = []
-            for task in level:
-                if task.output.exists():
-                    report.n_present += 1
-                    finished += 1
-                    result = TaskResult(task.key, task.kind, task.label, "present")
-                    report.results.append(result)
-                    if self.progress:
-                        self.progress(result, finished, report.n_tasks)
-                else:
-                    todo.append(task)
-            if not todo:
-                continue
-            inputs = [(t.func, t.output, t.kwargs, t.key, t.kind, t.label) for t in todo]
-            counter = {"n": finished}
+        ordered = [task for level in graph.levels() for task in level]
+        todo = []
+        for task in ordered:
+            failure_marker(task.output).unlink(missing_ok=True)
+            if task.output.exists():
+                report.n_present += 1
+                report.results.append(TaskResult(task.key, task.kind, task.label, "present"))
+            else:
+                todo.append(task)
+        counter = {"n": report.n_present}
+        if self.progress:
+            for result in report.results:
+                self.progress(result, report.n_present, report.n_tasks)
+        if todo:
+            missing = {t.key for t in todo}
+            inputs = [
+                (
+                    t.func,
+                    t.output,
+                    t.kwargs,
+                    t.key,
+                    t.kind,
+                    t.label,
+                    tuple(str(graph[d].output) for d in t.deps if d in missing),
+                )
+                for t in todo
+            ]
 
             def callback(result):
                 counter["n"] += 1
@@ -292,21 +337,20 @@ class Executor:
                 pool_kwargs=self._pool_kwargs(),
                 method="apply_async",
                 method_kwargs={"callback": callback},
-                task_name=f"allsky {todo[0].kind}",
+                task_name="allsky",
             )
             results = [r if isinstance(r, TaskResult) else r.get() for r in raw]
-            finished += len(results)
             report.results.extend(results)
-            report.n_done += sum(r.status == "done" for r in results)
-            failed = [r for r in results if r.status == "failed"]
-            if failed:
-                report.wall_time = time.perf_counter() - t0
-                details = "\n".join(f"- {r.label}: {r.error.strip().splitlines()[0]}" for r in failed)
-                for r in failed:
-                    log.debug(f"{r.label} failed:\n{r.error}")
-                raise PipelineError(
-                    f"{len(failed)} of {len(todo)} {todo[0].kind} task(s) failed; completed products are "
-                    f"kept and a rerun resumes from them:\n{details}"
-                )
+            report.n_done = sum(r.status == "done" for r in results)
         report.wall_time = time.perf_counter() - t0
+        failed = [r for r in report.results if r.status == "failed"]
+        if failed:
+            skipped = sum(r.status == "skipped" for r in report.results)
+            details = "\n".join(f"- {r.label}: {r.error.strip().splitlines()[0]}" for r in failed)
+            for r in failed:
+                log.debug(f"{r.label} failed:\n{r.error}")
+            raise PipelineError(
+                f"{len(failed)} task(s) failed ({skipped} dependent task(s) not run); completed products "
+                f"are kept and a rerun resumes from them:\n{details}"
+            )
         return report
