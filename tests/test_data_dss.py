@@ -56,11 +56,23 @@ def test_edit_rules(header):
         dss.add_range("ENERGY", "MeV", 5000, 10000)
 
 
-def test_effective_evtype_of_successive_cuts(header):
+def test_evtype_replacement_rules(header):
     dss = DSSKeywords.from_header(header)  # evtype=3 from the data server
-    dss.add_bitmask("EVENT_TYPE", 32, "P8R2")  # then PSF3 by the user
-    assert dss.evtype == 32
-    other = DSSKeywords()
-    other.add_bitmask("EVENT_TYPE", 32, "P8R2")
-    other.add_bitmask("EVENT_TYPE", 3, "P8R2")  # FRONT+BACK after PSF3 removes nothing
-    assert other.evtype == 32
+    dss.add_bitmask("EVENT_TYPE", 32, "P8R2")  # PSF3 out of FRONT+BACK data: replaces it
+    assert dss.evtype == 32 and dss.cuts[1].type == "BIT_MASK(EVENT_TYPE,32,P8R2)" and len(dss) == 6
+    dss.add_bitmask("EVENT_TYPE", 32, "P8R2")
+    assert len(dss) == 6
+    with pytest.raises(LATDataError, match="inconsistent"):
+        dss.add_bitmask("EVENT_TYPE", 1, "P8R2")
+    with pytest.raises(LATDataError, match="inconsistent"):
+        dss.add_bitmask("EVENT_TYPE", 48, "P8R2")
+
+
+def test_effective_evtype_of_a_header_with_two_cuts():
+    # files written by other tools may carry several EVENT_TYPE cuts
+    header = fits.Header()
+    for idx, mask in enumerate((3, 16), start=1):
+        header[f"DSTYP{idx}"] = f"BIT_MASK(EVENT_TYPE,{mask},P8R3)"
+        header[f"DSUNI{idx}"] = "DIMENSIONLESS"
+        header[f"DSVAL{idx}"] = "1:1"
+    assert DSSKeywords.from_header(header).evtype == 16

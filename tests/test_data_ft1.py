@@ -180,9 +180,13 @@ def test_select_updates_dss_and_gti(events):
     dss = sel.dss
     assert dss.evclass == 128
     assert dss.evtype == 32
-    types = [c.type for c in dss.cuts]
-    # both event-type selections hold for the events and both are recorded
-    assert "BIT_MASK(EVENT_TYPE,3,P8R2)" in types and "BIT_MASK(EVENT_TYPE,32,P8R2)" in types
+    # as gtselect: the new event-type selection replaces the FRONT+BACK one in place
+    assert dss.cuts[1].type == "BIT_MASK(EVENT_TYPE,32,P8R2)"
+    assert sum(c.kind == "bitmask" and c.column == "EVENT_TYPE" for c in dss.cuts) == 1
+    # PSF3 data cannot be turned into FRONT data
+    with pytest.raises(SelectionError, match="inconsistent with the existing evtype selection"):
+        sel.select(evtype="FRONT")
+    assert len(sel.select(evtype=32)) == len(sel)
     assert dss.energy_range == (1000.0, 20000.0)  # intersected with the 200:20000 of the file
     assert dss.cone == (83.6331, 22.0145, 5.0)  # the smaller cone replaces the 15 deg one
     assert dss.zenith_range == (0.0, 80.0)

@@ -6,6 +6,7 @@ The Fermitools record every selection applied to a LAT data product in the heade
 The likelihood tools read them back to know the event class, event types, energy range, region
 and time selection of the data. :class:`DSSKeywords` parses, edits and writes them.
 """
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from ..errors import LATDataError
 
 __all__ = ["DSSKeywords", "DSSCut"]
+
+log = logging.getLogger(__name__)
 
 _INDEXED = re.compile(r"^DS(TYP|UNI|VAL|REF)(\d+)$")
 _BITMASK = re.compile(r"^BIT_MASK\(\s*(\w+)\s*,\s*(\d+)\s*(?:,\s*(\w+)\s*)?\)$", re.IGNORECASE)
@@ -228,14 +231,41 @@ class DSSKeywords:
         self.cuts.append(DSSCut(type="POS(RA,DEC)", unit="deg", value=value))
 
     def add_bitmask(self, column, mask, pass_ver="P8R3"):
-        """Add a ``BIT_MASK(column,mask,pass)`` cut (value ``1:1``), unless already present."""
+        """Add a ``BIT_MASK(column,mask,pass)`` cut (value ``1:1``), as gtselect does.
+
+        An existing cut on the same column is replaced in place (the Fermitools keep one event
+        class and one event type selection). For ``EVENT_TYPE`` the new mask must be reachable from
+        the existing one: any mask if the existing one keeps a whole partition (FRONT/BACK = 3,
+        PSF0..3 = 60, EDISP0..3 = 960), otherwise only a subset of it (PSF3 data cannot become
+        FRONT data).
+
+        Raises
+        ------
+        gammapy_lat.errors.LATDataError
+            The event-type selection is inconsistent with the existing one.
+        """
         mask = int(mask)
-        for cut in self._find(column, "bitmask"):
-            if cut.bitmask[1] == mask:
-                return
-        self.cuts.append(
-            DSSCut(type=f"BIT_MASK({column.upper()},{mask},{pass_ver})", unit="DIMENSIONLESS", value="1:1")
-        )
+        column = column.upper()
+        existing = self._find(column, "bitmask")
+        new = DSSCut(type=f"BIT_MASK({column},{mask},{pass_ver})", unit="DIMENSIONLESS", value="1:1")
+        if not existing:
+            self.cuts.append(new)
+            return
+        current = existing[-1]
+        old_mask = current.bitmask[1]
+        if column == "EVENT_TYPE":
+            partitions = (3, 60, 960)
+            if not any((old_mask & p) == p for p in partitions) and (mask & ~old_mask):
+                raise LATDataError(
+                    f"The requested evtype selection {new.type} is inconsistent with the existing "
+                    f"evtype selection {current.type}"
+                )
+        elif mask != old_mask:
+            log.warning("Replacing the event selection %s with %s", current.type, new.type)
+        index = self.cuts.index(current)
+        self.cuts[index] = new
+        for cut in existing[:-1]:
+            self.cuts.remove(cut)
 
     def ensure_gti(self):
         """Make sure the ``TIME`` ``TABLE`` cut referencing ``:GTI`` is present."""
