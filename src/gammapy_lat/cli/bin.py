@@ -45,10 +45,11 @@ def bin_command(
 
     Examples:
 
+    \b
         gammapy-lat bin --evfile ft1.fits --like cntmap.fits -o ccube.fits
-
-        gammapy-lat bin --evfile ft1.fits -o ccube.fits --nxpix 100 --nypix 100 --binsz 0.2
-        --coordsys GAL --xref 184.56 --yref -5.78 --proj CAR --emin 200 --emax 20000 --enumbins 20
+        gammapy-lat bin --evfile ft1.fits -o ccube.fits --nxpix 100 --nypix 100 \\
+            --binsz 0.2 --coordsys GAL --xref 184.56 --yref -5.78 --proj CAR \\
+            --emin 200 --emax 20000 --enumbins 20
     """
     from ..data import bin_events, make_counts_geom, read_counts_geom, read_events, read_spacecraft, write_counts_map
 

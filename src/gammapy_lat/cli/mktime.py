@@ -34,8 +34,9 @@ def mktime_command(scfile, filter_expr, roicut, evfile, outfile, apply_filter, h
 
     Example:
 
-        gammapy-lat mktime --scfile ft2.fits --evfile sel.fits -o sel_gti.fits
-        --filter '(DATA_QUAL>0)&&(LAT_CONFIG==1)' --roicut no
+    \b
+        gammapy-lat mktime --scfile ft2.fits --evfile sel.fits -o sel_gti.fits \\
+            --filter '(DATA_QUAL>0)&&(LAT_CONFIG==1)' --roicut no
     """
     from ..data import mktime, read_events, read_spacecraft
 

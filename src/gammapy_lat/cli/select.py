@@ -71,8 +71,9 @@ def select_command(infile, outfile, ra, dec, rad, tmin, tmax, emin, emax, zmin, 
 
     Example:
 
-        gammapy-lat select --infile @weekly.txt -o crab.fits --ra 83.63 --dec 22.01 --rad 15
-        --emin 100 --emax 300000 --zmax 90 --evclass 128 --evtype 3
+    \b
+        gammapy-lat select --infile @weekly.txt -o crab.fits --ra 83.63 --dec 22.01 \\
+            --rad 15 --emin 100 --emax 300000 --zmax 90 --evclass 128 --evtype 3
     """
     from ..data import read_events
 
