@@ -10,12 +10,14 @@ Grammar (lowest to highest precedence)::
 
     expr    := or
     or      := and  ( ("||" | ".or.")  and )*
-    and     := not  ( ("&&" | ".and.") not )*
-    not     := ("!" | ".not.") not | compare
+    and     := compare ( ("&&" | ".and.") compare )*
     compare := sum  ( ("==" | "=" | "!=" | "<" | "<=" | ">" | ">=") sum )?
     sum     := term ( ("+" | "-") term )*
     term    := unary ( ("*" | "/" | "%") unary )*
-    unary   := ("-" | "+") unary | power
+    unary   := ("!" | ".not." | "-" | "+") unary | power
+
+As in C and CFITSIO, ``!`` binds tighter than comparisons: write ``!(X > 0)``; ``!X > 0`` is an
+error unless ``X`` is a logical column.
     power   := atom ( ("**" | "^") unary )?
     atom    := NUMBER | T | F | NAME ( "[" INTEGER "]" )? | FUNC "(" expr ("," expr)* ")" | "(" expr ")"
 
@@ -195,16 +197,10 @@ class _Parser:
         return node
 
     def parse_and(self):
-        node = self.parse_not()
+        node = self.parse_compare()
         while (tok := self.accept("OP", "&&")) is not None:
-            node = _Binary(tok.pos, "&&", node, self.parse_not())
+            node = _Binary(tok.pos, "&&", node, self.parse_compare())
         return node
-
-    def parse_not(self):
-        tok = self.accept("OP", "!")
-        if tok is not None:
-            return _Unary(tok.pos, "!", self.parse_not())
-        return self.parse_compare()
 
     def parse_compare(self):
         node = self.parse_sum()
@@ -231,7 +227,7 @@ class _Parser:
         return node
 
     def parse_unary(self):
-        tok = self.accept("OP", "-", "+")
+        tok = self.accept("OP", "!", "-", "+")
         if tok is not None:
             return _Unary(tok.pos, tok.text, self.parse_unary())
         return self.parse_power()
