@@ -306,6 +306,7 @@ def read_dl4(block, config):
     if block.models is not None:
         models.extend(Models.read(config.resolve_path(block.models)))
     renamed = Datasets()
+    mapping = {}
     for idx, dataset in enumerate(datasets):
         if dataset.name.startswith(block.name):
             name = dataset.name
@@ -313,25 +314,40 @@ def read_dl4(block, config):
             name = f"{block.name}-{dataset.name}"
         else:
             name = f"{block.name}-{idx}"
-        copy = dataset.copy(name=name)
-        renamed.append(copy)
-        models.reassign(dataset.name, name)
-    renamed.models = _own_models(models, renamed.names)
+        mapping[dataset.name] = name
+        renamed.append(dataset.copy(name=name))
+    renamed.models = _own_models(models, mapping, block.name)
     if block.stack and len(renamed) > 1:
         stacked = renamed.stack_reduce(name=block.name)
         renamed = Datasets([stacked])
     return renamed
 
 
-def _own_models(models, names):
-    """Models of ``models`` that apply only to (some of) ``names`` (background-like models)."""
-    from gammapy.modeling.models import Models
+def _own_models(models, mapping, prefix):
+    """Models that apply only to some of the datasets (their background models), moved to the
+    renamed datasets; sky models are renamed ``<prefix>-<name>`` to stay unique across blocks."""
+    from gammapy.modeling.models import FoVBackgroundModel, Models
 
     own = []
     for model in models:
         dnames = getattr(model, "datasets_names", None)
-        if dnames is not None and set(dnames) & set(names):
-            own.append(model)
+        if dnames is None:
+            continue
+        if isinstance(dnames, str):
+            dnames = [dnames]
+        new = [mapping[n] for n in dnames if n in mapping]
+        if not new:
+            continue
+        if isinstance(model, FoVBackgroundModel):
+            own.append(FoVBackgroundModel(
+                dataset_name=new[0], spectral_model=model.spectral_model.copy(),
+                spatial_model=None if model.spatial_model is None else model.spatial_model.copy(),
+            ))
+            continue
+        name = model.name if model.name.startswith(prefix) else f"{prefix}-{model.name}"
+        copy = model.copy(name=name)
+        copy.datasets_names = new
+        own.append(copy)
     return Models(own)
 
 
