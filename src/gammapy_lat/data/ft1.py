@@ -67,6 +67,14 @@ _STRUCTURAL = (
 _COLUMN_KEYS = ("TTYPE", "TFORM", "TUNIT", "TDIM", "TNULL", "TSCAL", "TZERO", "TDISP", "TLMIN", "TLMAX")
 
 
+def _list_files(filenames, limit=4):
+    """File names for messages: all of them when few, else the first and last ones and the count."""
+    names = [str(f) for f in filenames]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:2])}, ..., {names[-1]} ({len(names)} files)"
+
+
 def evtype_mask(evtype):
     """Event-type bit mask from an int, a name (``"PSF3"``), or a list of names/ints.
 
@@ -202,6 +210,10 @@ class LATEventList:
         Headers of the primary and ``GTI`` HDUs, carried over when writing.
     filenames : list of `~pathlib.Path`, optional
         Source files, used in messages.
+    column_formats : dict, optional
+        FITS column definitions (``format``, ``unit``, ``dim``, ``comment``, ``tlmin``,
+        ``tlmax``) by column name, as read from a file; columns without one get a format from
+        their dtype when written (bool ``(n, 32)`` ``EVENT_CLASS``/``EVENT_TYPE`` as ``32X``).
     """
 
     def __init__(
@@ -234,7 +246,7 @@ class LATEventList:
             return "event list"
         if len(filenames) == 1:
             return f"FT1 file {filenames[0]}"
-        return f"FT1 files {', '.join(str(f) for f in filenames)}"
+        return f"FT1 files {_list_files(filenames)}"
 
     @property
     def source(self):

@@ -80,7 +80,9 @@ class SpacecraftData:
             return "spacecraft data"
         if len(self.filenames) == 1:
             return f"FT2 file {self.filenames[0]}"
-        return f"FT2 files {', '.join(str(f) for f in self.filenames)}"
+        from .ft1 import _list_files
+
+        return f"FT2 files {_list_files(self.filenames)}"
 
     def _validate(self):
         start, stop = self.start, self.stop
