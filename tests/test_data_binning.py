@@ -175,3 +175,22 @@ def test_cli_bin_healpix_and_like(tmp_path, crab_day, crab_events):
     result = CliRunner().invoke(cli, ["bin", "--evfile", str(crab_day / "ft1.fits.gz"), "-o", str(out2), "--like", str(out)])
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(Map.read(out2).data, counts.data)
+
+
+@pytest.mark.parametrize("proj", ["TAN", "AIT", "ZEA"])
+def test_bin_cel_projections_match_wcslib_pixels(crab_events, proj):
+    """Counts in CEL geometries equal a histogram of astropy WCS pixel coordinates."""
+    geom = make_counts_geom("CCUBE", nxpix=60, nypix=50, binsz=0.3, coordsys="CEL", xref=83.63, yref=22.01,
+                            proj=proj, emin=200, emax=20000, enumbins=5)  # fmt: skip
+    counts = bin_events(crab_events, geom)
+    ra, dec = np.asarray(crab_events.table["RA"], float), np.asarray(crab_events.table["DEC"], float)
+    x, y = geom.wcs.celestial.wcs_world2pix(ra, dec, 0)
+    ix, iy = np.floor(x + 0.5).astype(int), np.floor(y + 0.5).astype(int)
+    energy = crab_events.energy.to_value("MeV")
+    edges = 200 * 100 ** (np.arange(6) / 5)
+    ie = np.searchsorted(edges, energy, side="right") - 1
+    ok = (ix >= 0) & (ix < 60) & (iy >= 0) & (iy < 50) & (ie >= 0) & (ie < 5)
+    expected = np.zeros((5, 50, 60), int)
+    np.add.at(expected, (ie[ok], iy[ok], ix[ok]), 1)
+    np.testing.assert_array_equal(counts.data, expected)
+    assert geom.wcs.wcs.ctype[0] == f"RA---{proj}" and tuple(geom.wcs.wcs.crpix) == (30.5, 25.5)
