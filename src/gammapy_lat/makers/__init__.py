@@ -40,3 +40,9 @@ from .map import LATMapDatasetMaker, create_lat_map_dataset  # noqa: E402
 
 __all__ += ["LATMapDatasetMaker", "create_lat_map_dataset"]
 _register(LATMapDatasetMaker)
+
+from .components import EVTYPE_PARTITIONS, LATComponent, LATComponentsMaker  # noqa: E402
+from .reduce import LATDatasetsMaker  # noqa: E402
+
+__all__ += ["LATComponent", "LATComponentsMaker", "EVTYPE_PARTITIONS", "LATDatasetsMaker"]
+_register(LATComponentsMaker, LATDatasetsMaker)

@@ -67,7 +67,7 @@ def create_lat_map_dataset(
             geom.axes["energy"], edisp_bins=edisp_bins, oversampling=oversampling
         )
     binsz_irf = u.Quantity(2.0 if binsz_irf is None else binsz_irf, "deg")
-    return MapDataset.create(
+    dataset = MapDataset.create(
         geom,
         energy_axis_true=energy_axis_true,
         binsz_irf=binsz_irf,
@@ -75,6 +75,14 @@ def create_lat_map_dataset(
         name=name,
         **kwargs,
     )
+    # LAT exposures are in cm2 s: keep that unit when datasets are stacked into this one.
+    maps = [dataset.exposure]
+    for irf in (dataset.psf, dataset.edisp):
+        if irf is not None and getattr(irf, "exposure_map", None) is not None:
+            maps.append(irf.exposure_map)
+    for m in maps:
+        m.quantity = m.quantity.to("cm2 s")
+    return dataset
 
 
 def _irf_class_and_pass(irf_name):
