@@ -85,32 +85,44 @@ def test_rock_angle_filter(events, spacecraft):
         inside |= (t >= a) & (t <= b)
     assert len(out) == inside.sum() < len(events)
     np.testing.assert_array_equal(out.time, t[inside])
-    # header_obstimes: TSTART/TSTOP follow the new GTIs
-    assert out.tstart == expected[0, 0] and out.tstop == expected[-1, 1]
+    # as gtmktime: header times and DSS keywords unchanged
+    assert out.tstart == events.tstart and out.tstop == events.tstop
     assert out.dss == events.dss
     gti = make_gti(spacecraft, flt)
     assert len(gti.table) >= len(expected)
 
 
-def test_roicut_uses_dss_cone_and_zmax(events, spacecraft):
+def test_roicut_uses_dss_cone_and_zmax(events, spacecraft, caplog):
     sel = events.select(ra=83.6331, dec=22.0145, rad=10, zmax=80)
     ra, dec = np.radians(np.asarray(spacecraft.table["RA_ZENITH"], float)), np.radians(np.asarray(spacecraft.table["DEC_ZENITH"], float))
     ra0, dec0 = np.radians(83.6331), np.radians(22.0145)
     sep = np.degrees(np.arccos(np.sin(dec) * np.sin(dec0) + np.cos(dec) * np.cos(dec0) * np.cos(ra - ra0)))
-    good = (np.asarray(spacecraft.table["DATA_QUAL"]) > 0) & (np.asarray(spacecraft.table["LAT_CONFIG"]) == 1) & (sep + 10 < 80)
+    good = (np.asarray(spacecraft.table["DATA_QUAL"]) > 0) & (np.asarray(spacecraft.table["LAT_CONFIG"]) == 1) & (sep < 80 - 10)
     expected = _reference_gti(spacecraft, good, -np.inf, np.inf, sel.gti_start, sel.gti_stop)
     out = mktime(sel, spacecraft, roicut=True)
     np.testing.assert_array_equal(np.c_[out.gti_start, out.gti_stop], expected)
     assert 0 < out.ontime.value < sel.ontime.value
+    # without a cone in the DSS keywords gtmktime applies no ROI cut and says so
     bare = LATEventList(events.table, (events.gti_start, events.gti_stop), header=events.header, dss=DSSKeywords())
-    with pytest.raises(SelectionError, match="roicut needs an acceptance cone"):
-        mktime(bare, spacecraft, roicut=True)
+    with caplog.at_level("WARNING"):
+        out = mktime(bare, spacecraft, roicut=True)
+    assert "ROI-based zenith-angle cut is not applied" in caplog.text
+    np.testing.assert_array_equal(out.gti_start, events.gti_start)
 
 
-def test_tstart_tstop_and_no_filter(events, spacecraft):
-    out = mktime(events, spacecraft, apply_filter=False, tstart=239580000.0, tstop=239620000.0)
-    expected = _reference_gti(spacecraft, np.ones(len(spacecraft), bool), 239580000.0, 239620000.0, events.gti_start, events.gti_stop)
+def test_overwrite_replaces_event_gtis(events, spacecraft):
+    good = (np.asarray(spacecraft.table["DATA_QUAL"]) > 0) & (np.asarray(spacecraft.table["LAT_CONFIG"]) == 1)
+    lo, hi = 239580000.0, 239620000.0
+    out = mktime(events, spacecraft, overwrite=True, header_obstimes=False, tstart=lo, tstop=hi)
+    expected = _reference_gti(spacecraft, good, lo, hi, [-np.inf], [np.inf])
     np.testing.assert_array_equal(np.c_[out.gti_start, out.gti_stop], expected)
+    t = events.time
+    assert len(out) == np.sum([(t >= a) & (t <= b) for a, b in expected], axis=0).astype(bool).sum()
+    # with the header times, the standard filter gives back the file's own GTIs
+    same = mktime(events, spacecraft, overwrite=True)
+    np.testing.assert_array_equal(same.gti_start, events.gti_start)
+    with pytest.raises(SelectionError, match="needs tstart and tstop"):
+        mktime(events, spacecraft, overwrite=True, header_obstimes=False)
 
 
 def test_ft2_not_covering_events(events, spacecraft):
@@ -141,7 +153,7 @@ def test_cli_mktime(tmp_path, crab_day, spacecraft):
     np.testing.assert_array_equal(back.gti_start, expected.gti_start)
     assert len(back) == len(expected)
     with fits.open(out) as hdulist:
-        assert hdulist["GTI"].header["TSTART"] == back.gti_start[0]
+        assert hdulist["GTI"].header["TSTART"] == events.tstart
         assert hdulist["EVENTS"].header["NDSKEYS"] == 6
 
 

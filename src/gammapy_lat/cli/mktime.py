@@ -19,18 +19,23 @@ __all__ = ["mktime_command"]
 @click.option("--roicut", type=YesNo(), default="no", show_default=True, help="Apply the ROI-based zenith-angle cut.")
 @click.option("--evfile", required=True, help="Input FT1 file(s): file, glob or @list.txt.")
 @outfile_option
-@click.option("--apply_filter", "--apply-filter", "apply_filter", type=YesNo(), default="yes", show_default=True, help="Apply the filter expression (no: only tstart/tstop).")
-@click.option("--header_obstimes", "--header-obstimes", "header_obstimes", type=YesNo(), default="yes", show_default=True, help="Set TSTART/TSTOP to the bounds of the new GTIs.")
-@click.option("--tstart", type=OPTIONAL_FLOAT, default=None, help="Start time (MET, s); 0 or INDEF: none.")
-@click.option("--tstop", type=OPTIONAL_FLOAT, default=None, help="Stop time (MET, s); 0 or INDEF: none.")
+@click.option("--apply_filter", "--apply-filter", "apply_filter", type=YesNo(), default="yes", show_default=True, help="Accepted for compatibility: events outside the new GTIs are always removed, as in current Fermitools.")
+@click.option("--overwrite", type=YesNo(), default="no", show_default=True, help="Replace the GTIs of the event file instead of intersecting with them.")
+@click.option("--header_obstimes", "--header-obstimes", "header_obstimes", type=YesNo(), default="yes", show_default=True, help="With --overwrite: use TSTART/TSTOP of the event file (yes) or --tstart/--tstop (no).")
+@click.option("--tstart", type=OPTIONAL_FLOAT, default=None, help="Start time (MET, s) for --overwrite yes --header_obstimes no.")
+@click.option("--tstop", type=OPTIONAL_FLOAT, default=None, help="Stop time (MET, s) for --overwrite yes --header_obstimes no.")
 @clobber_option
 @handle_errors
-def mktime_command(scfile, filter_expr, roicut, evfile, outfile, apply_filter, header_obstimes, tstart, tstop, clobber):
+def mktime_command(
+    scfile, filter_expr, roicut, evfile, outfile, apply_filter, overwrite, header_obstimes, tstart, tstop, clobber
+):
     """Good-time selection from the spacecraft file (gtmktime).
 
     An FT2 row is good when the filter holds for it (and, with --roicut yes, when the ROI cone of
     the events lies within their maximum zenith angle); contiguous good rows merge into GTIs, which
-    are intersected with the event file's GTIs. Events outside the new GTIs are dropped.
+    are intersected with the event file's GTIs (--overwrite yes: with its TSTART-TSTOP or with
+    --tstart/--tstop). Events outside the new GTIs are dropped; header times and DSS keywords are
+    kept.
 
     Example:
 
@@ -40,8 +45,7 @@ def mktime_command(scfile, filter_expr, roicut, evfile, outfile, apply_filter, h
     """
     from ..data import mktime, read_events, read_spacecraft
 
-    tstart = None if tstart is not None and tstart <= 0 else tstart
-    tstop = None if tstop is not None and tstop <= 0 else tstop
+    del apply_filter  # the Fermitools parameter no longer changes the result
     events = read_events(evfile)
     spacecraft = read_spacecraft(scfile)
     result = mktime(
@@ -49,7 +53,7 @@ def mktime_command(scfile, filter_expr, roicut, evfile, outfile, apply_filter, h
         spacecraft,
         filter=filter_expr,
         roicut=roicut,
-        apply_filter=apply_filter,
+        overwrite=overwrite,
         header_obstimes=header_obstimes,
         tstart=tstart,
         tstop=tstop,

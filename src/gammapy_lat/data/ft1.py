@@ -539,8 +539,7 @@ class LATEventList:
         allow_empty : bool
             Whether an empty result is allowed.
         update_header_times : bool
-            Set ``TSTART``/``TSTOP`` to the first/last resulting GTI bound (gtmktime
-            ``header_obstimes``).
+            Set ``TSTART``/``TSTOP`` to the first/last resulting GTI bound.
         """
         if isinstance(gti, tuple):
             start, stop = gti

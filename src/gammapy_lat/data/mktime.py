@@ -5,7 +5,7 @@ import numpy as np
 
 from ..errors import FilterExpressionError, SelectionError
 from .filter import parse_filter
-from .gti import gti_from_met, intersect_intervals, intervals_from_mask
+from .gti import gti_from_met, in_intervals, intersect_intervals, intervals_from_mask
 
 __all__ = ["good_time_intervals", "make_gti", "mktime", "DEFAULT_FILTER"]
 
@@ -22,15 +22,16 @@ def _roi_zenith_mask(spacecraft, ra, dec, rad, zmax):
     sep = angular_separation_deg(
         np.asarray(spacecraft.table["RA_ZENITH"], float), np.asarray(spacecraft.table["DEC_ZENITH"], float), ra, dec
     )
-    return sep + rad < zmax
+    return sep < zmax - rad
 
 
 def good_time_intervals(spacecraft, filter=DEFAULT_FILTER, roicut=False, roi=None, zmax=None, tmin=None, tmax=None):
     """Good-time intervals (MET arrays) from the spacecraft rows.
 
-    An FT2 row is good when ``filter`` holds for it (and, with ``roicut``, when the ROI cone lies
-    within ``zmax`` of the zenith: ``angsep(zenith, centre) + radius < zmax``); each good row
-    contributes its ``[START, STOP]`` and contiguous good rows are merged.
+    An FT2 row is good when ``filter`` holds for it (and, with ``roicut``, when the whole ROI cone
+    is within ``zmax`` of the zenith: ``angsep(RA_ZENITH, DEC_ZENITH, ra, dec) < zmax - radius``,
+    at the row start, as gtmktime does); each good row contributes its ``[START, STOP]`` and
+    contiguous good rows are merged.
 
     Parameters
     ----------
@@ -87,13 +88,18 @@ def mktime(
     spacecraft,
     filter=DEFAULT_FILTER,
     roicut=False,
-    apply_filter=True,
+    overwrite=False,
     header_obstimes=True,
     tstart=None,
     tstop=None,
     allow_empty=False,
 ):
     """gtmktime: intersect the events' GTIs with the good time from the spacecraft file.
+
+    An FT2 row is good when ``filter`` holds for it; good rows that touch form one interval. The
+    result is intersected with the GTIs of the event file (or, with ``overwrite``, with
+    ``[TSTART, TSTOP]`` of the file or ``[tstart, tstop]``), and events outside are dropped. The
+    header times and DSS keywords of the events are kept, as gtmktime does.
 
     Parameters
     ----------
@@ -102,17 +108,20 @@ def mktime(
     spacecraft : `~gammapy_lat.data.SpacecraftData`
         FT2 rows; they must cover the events' GTIs.
     filter : str, optional
-        Filter expression over the FT2 columns (default ``(DATA_QUAL>0)&&(LAT_CONFIG==1)``).
+        Filter expression over the FT2 columns (default ``(DATA_QUAL>0)&&(LAT_CONFIG==1)``);
+        None or empty keeps every row.
     roicut : bool
-        Also apply the ROI-based zenith cut with the cone and the maximum zenith angle recorded in
-        the events' DSS keywords.
-    apply_filter : bool
-        If False, keep the input GTIs (only ``tstart``/``tstop`` apply), as gtmktime
-        ``apply_filter=no``.
+        Also require ``angsep(zenith, ROI centre) < zmax - ROI radius`` with the cone and the
+        maximum zenith angle of the events' DSS keywords. Without both keywords (or with
+        ``zmax >= 180``) no cut is applied and a warning is logged, as gtmktime does.
+    overwrite : bool
+        Replace the GTIs of the event file instead of intersecting with them (gtmktime
+        ``overwrite``).
     header_obstimes : bool
-        Set ``TSTART``/``TSTOP`` to the bounds of the resulting GTIs.
+        With ``overwrite``: use ``TSTART``/``TSTOP`` of the event file (True) or ``tstart``/
+        ``tstop`` (False).
     tstart, tstop : float, optional
-        Restrict the GTIs to this MET range.
+        MET range used with ``overwrite`` and ``header_obstimes=False``.
     allow_empty : bool
         Return an empty event list instead of raising when no good time or no event remains.
 
@@ -128,30 +137,37 @@ def mktime(
     gammapy_lat.errors.FilterExpressionError
         Malformed filter or unknown column.
     gammapy_lat.errors.SelectionError
-        No good time or no event left (unless ``allow_empty``), roicut without a cone.
+        No good time or no event left (unless ``allow_empty``), ``overwrite`` without a range.
     """
     spacecraft.check_gti_coverage(events.gti_start, events.gti_stop, what=f"the GTIs of {events.source}")
-    if apply_filter:
-        roi = zmax = None
-        if roicut:
-            roi = events.dss.cone
-            zrange = events.dss.zenith_range
-            if roi is None or zrange is None:
-                raise SelectionError(
-                    f"{events.source}: roicut needs an acceptance cone and a zenith-angle cut in the DSS "
-                    "keywords (run select with ra/dec/rad and zmax first)"
-                )
-            zmax = zrange[1]
-        start, stop = good_time_intervals(spacecraft, filter, roicut, roi, zmax)
-    else:
-        start, stop = np.array([-np.inf]), np.array([np.inf])
-    if tstart is not None or tstop is not None:
-        lo = -np.inf if tstart is None else float(tstart)
-        hi = np.inf if tstop is None else float(tstop)
-        start, stop = intersect_intervals(start, stop, [lo], [hi])
+    roi = zmax = None
+    if roicut:
+        zrange = events.dss.zenith_range
+        cone = events.dss.cone
+        if cone is not None and zrange is not None and zrange[1] < 180:
+            roi, zmax = cone, zrange[1]
+        else:
+            log.warning(
+                "%s: no acceptance cone and zenith-angle cut below 180 deg in the DSS keywords; "
+                "the ROI-based zenith-angle cut is not applied",
+                events.source,
+            )
+            roicut = False
+    start, stop = good_time_intervals(spacecraft, filter, roicut, roi, zmax)
     if start.size == 0 and not allow_empty:
         raise SelectionError(f"{spacecraft._source()}: the filter {filter!r} selects no good time")
-    out = events.select_gti((start, stop), allow_empty=True, update_header_times=header_obstimes)
+    if overwrite:
+        if header_obstimes:
+            lo, hi = events.tstart, events.tstop
+        else:
+            if tstart is None or tstop is None:
+                raise SelectionError("overwrite without header_obstimes needs tstart and tstop")
+            lo, hi = float(tstart), float(tstop)
+        start, stop = intersect_intervals(start, stop, [lo], [hi])
+        mask = in_intervals(events.time, start, stop)
+        out = events._subset(mask, gti=(start, stop))
+    else:
+        out = events.select_gti((start, stop), allow_empty=True)
     if out.gti_start.size == 0 and not allow_empty:
         raise SelectionError(
             f"{events.source}: no good time left after intersecting its GTIs with the filter {filter!r}"
