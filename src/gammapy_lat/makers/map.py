@@ -396,7 +396,8 @@ class LATMapDatasetMaker(Maker):
             ltcube = self.get_livetime_cube(observation, geom)
         irfs = self.get_irfs(observation, psf=False, edisp=False)
         exposure = make_exposure_map(ltcube, irfs, geom, interp=self.exposure_interp)
-        exposure.meta["livetime"] = observation.observation_live_time_duration
+        if observation.spacecraft is not None:
+            exposure.meta["livetime"] = observation.observation_live_time_duration
         if not np.any(exposure.data > 0):
             raise LATDataError(
                 f"No exposure in the dataset geometry for observation {observation.obs_id} "
