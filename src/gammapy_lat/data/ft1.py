@@ -527,7 +527,10 @@ class LATEventList:
                 f"{self.source}: the selection ({' && '.join(cuts) or 'GTI'}) leaves no event "
                 f"out of {len(self)}"
             )
-        return self._subset(mask, gti=(gti_start, gti_stop), dss=dss, header_updates=header_updates)
+        out = self._subset(mask, gti=(gti_start, gti_stop), dss=dss, header_updates=header_updates)
+        if cuts:
+            out.header.add_history(f"Filter string: {' && '.join(cuts)} && gtifilter()")
+        return out
 
     def select_gti(self, gti, allow_empty=True, update_header_times=False):
         """Restrict to the intersection with other good-time intervals.
