@@ -443,8 +443,9 @@ def write_counts_map(counts, path, events=None, overwrite=False, creator=None, e
         primary = fits.PrimaryHDU(data=data)
         header = primary.header
         header.extend(geom.to_image().wcs.to_header(), update=True)
-        for key in ("WCSAXES", "MJDREF", "DATEREF", "MJDREFF", "MJDREFI", "LONPOLE", "LATPOLE"):
-            if key in header and key not in ("LONPOLE", "LATPOLE"):
+        # astropy adds WCSAXES=2 and its own time reference; the time keywords come from the events
+        for key in ("WCSAXES", "MJDREF", "DATEREF", "MJDREFF", "MJDREFI", "MJD-OBS", "MJD-END"):
+            if key in header:
                 del header[key]
         if has_energy:
             axis = geom.axes["energy"]
