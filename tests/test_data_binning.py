@@ -194,3 +194,11 @@ def test_bin_cel_projections_match_wcslib_pixels(crab_events, proj):
     np.add.at(expected, (ie[ok], iy[ok], ix[ok]), 1)
     np.testing.assert_array_equal(counts.data, expected)
     assert geom.wcs.wcs.ctype[0] == f"RA---{proj}" and tuple(geom.wcs.wcs.crpix) == (30.5, 25.5)
+
+
+def test_bin_gammapy_event_list_input(crab_day, crab_events, cntmap):
+    """A Gammapy EventList (ENERGY as a quantity, here converted to TeV) bins identically."""
+    geom = read_counts_geom(crab_day / "cntmap.fits.gz")
+    events = crab_events.events.copy()
+    events.table["ENERGY"] = events.table["ENERGY"].to("TeV")
+    np.testing.assert_array_equal(bin_events(events, geom).data, cntmap[0])
