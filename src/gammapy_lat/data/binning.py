@@ -3,9 +3,10 @@
 Pixels are assigned by the geometry's WCS (wcslib, as in the Fermitools) or HEALPix scheme;
 energies are binned as gtbin's ``LogBinner`` does for logarithmic axes
 (``int(n * log(E / emin) / log(emax / emin))`` for ``emin <= E < emax``) and by edge search
-otherwise. Galactic coordinates are obtained from the event RA/Dec with the rotation the Fermitools use (``astro::SkyDir``: Euler angles
-282.8592, 62.8717 and 32.93224 deg), which is what puts events into the same Galactic pixels as
-gtbin; it differs from the IAU/astropy transformation by up to ~2 arcsec.
+otherwise. Galactic coordinates are obtained from the event RA/Dec with the rotation the
+Fermitools use (``astro::SkyDir``: Euler angles 282.8592, 62.8717 and 32.93224 deg), which is
+what puts events into the same Galactic pixels as gtbin; it differs from the IAU/astropy
+transformation by up to ~2 arcsec.
 """
 import math
 import warnings
