@@ -225,9 +225,14 @@ MIGRA_LOG = np.concatenate([[0.0], np.geomspace(1e-4, 1e3, 20001)])
 MIGRA_CORE = np.linspace(0.8, 1.2, 4001)
 
 
-@pytest.mark.parametrize("selection", ["fb", "edisp"])
-def test_edisp_normalised(selection, irfs_fb, irfs_edisp):
-    irfs = irfs_fb if selection == "fb" else irfs_edisp
+@pytest.fixture(scope="module")
+def irfs_p7(caldb):
+    return LATIRFs.from_caldb("P7REP_SOURCE_V15", 3, caldb=caldb, psf=False)
+
+
+@pytest.mark.parametrize("selection", ["fb", "edisp", "p7"])
+def test_edisp_normalised(selection, irfs_fb, irfs_edisp, irfs_p7):
+    irfs = {"fb": irfs_fb, "edisp": irfs_edisp, "p7": irfs_p7}[selection]
     for comp in irfs:
         for energy in (50, 300, 1e3, 1e4, 3e5) * u.MeV:
             for cth in (0.3, 0.75, 0.98):
@@ -237,7 +242,44 @@ def test_edisp_normalised(selection, irfs_fb, irfs_edisp):
                 # the closed-form CDF agrees with the numerical integral of the density
                 density = comp.edisp.evaluate_migration(energy, cth, MIGRA_CORE)
                 cdf = comp.edisp.cdf(energy, cth, [0.8, 1.2] * energy)
-                np.testing.assert_allclose(cdf[1] - cdf[0], np.trapezoid(density, MIGRA_CORE), atol=1e-6)
+                # (Pass 7: cumulative tabulated on 8001 points per node)
+                atol = 1e-5 if selection == "p7" else 1e-6
+                np.testing.assert_allclose(cdf[1] - cdf[0], np.trapezoid(density, MIGRA_CORE), atol=atol)
+
+
+def test_edisp_pass7_at_node(caldb, irfs_p7):
+    """Pass 7: at a grid node, the CALDB two-sided core/tail function of that bin, normalised over
+    E/10 < E' < 10 E (formula and normalisation written here from the CALDB definition)."""
+    for comp in irfs_p7:
+        assert comp.edisp.version == "pass7"
+        t = _table(caldb, "P7REP_SOURCE_V15", comp.event_type, "EDISP")
+        path, ext = caldb.hdu_location("P7REP_SOURCE_V15", comp.event_type, "EDISP_SCALING")
+        with fits.open(path) as hdulist:
+            c = np.array(hdulist[ext].data["EDISPSCALE"][0], dtype=float)
+        p1, p2, t0 = c[-3:]
+        loge = np.log10(np.sqrt(t["ENERG_LO"] * t["ENERG_HI"]))
+        cth = 0.5 * (t["CTHETA_LO"] + t["CTHETA_HI"])
+        for ie, ic in ((6, 6), (10, 3), (14, 5)):
+            par = {n: t[n].reshape(len(cth), -1)[ic, ie] for n in ("NORM", "LS1", "RS1", "BIAS", "LS2", "RS2")}
+            sd = c[0] * loge[ie] ** 2 + c[1] * cth[ic] ** 2 + c[2] * loge[ie] + c[3] * cth[ic] + c[4] * loge[ie] * cth[ic] + c[5]
+
+            def density(x):
+                right = x > par["BIAS"]
+                s1 = np.where(right, par["RS1"], par["LS1"])
+                s2 = np.where(right, par["RS2"], par["LS2"])
+                tt = np.abs(x - par["BIAS"])
+                g1 = np.exp(-0.5 * (tt / s1) ** p1)
+                g2 = np.exp(-0.5 * (tt / s2) ** p2) * np.exp(0.5 * ((t0 / s2) ** p2 - (t0 / s1) ** p1))
+                return np.where(tt <= t0, g1, g2)
+
+            xs = np.linspace(-0.9 / sd, 9 / sd, 2_000_001)
+            norm = np.trapezoid(density(xs), xs)
+            energy = 10 ** loge[ie]
+            ereco = energy * np.linspace(0.5, 1.6, 23)
+            x = (ereco - energy) / (energy * sd)
+            expected = density(x) / (energy * sd) / norm
+            ours = comp.edisp.evaluate(energy * u.MeV, cth[ic], ereco * u.MeV).to_value("MeV-1")
+            np.testing.assert_allclose(ours, expected, rtol=1e-4)
 
 
 def test_edisp_resolution_fb(irfs_fb):
@@ -249,3 +291,22 @@ def test_edisp_resolution_fb(irfs_fb):
         lo, hi = np.interp([0.16, 0.84], cumulative, MIGRA)
         half_width = 0.5 * (hi - lo)
         assert 0.05 < half_width < 0.15, (energy, half_width)
+
+
+def test_psf_parameter_interpolation_scheme(caldb):
+    """PSFVER = 2 scheme (interpolated parameters): normalised, and equal to the node scheme at a
+    grid node, where both reduce to the CALDB parameters of that bin."""
+    from gammapy_lat.irf import LATPSF
+
+    node_psf = LATIRFs.from_caldb("P7REP_SOURCE_V15", "FRONT", caldb=caldb, edisp=False)[0].psf
+    par_psf = LATPSF(node_psf.grid, node_psf.scale_pars, scheme="parameters", is_front=True)
+    grid = node_psf.grid
+    for ie, ic in ((5, 3), (9, 6), (14, 2)):
+        energy = 10 ** grid.log_energy_center[ie] * u.MeV
+        cth = grid.costheta_center[ic]
+        a = node_psf.evaluate(energy, cth, RAD * u.rad).value
+        b = par_psf.evaluate(energy, cth, RAD * u.rad).value
+        np.testing.assert_allclose(b, a, rtol=1e-9)
+    for energy in (100, 3e3, 1e5) * u.MeV:
+        psf = par_psf.evaluate(energy, 0.66, RAD * u.rad).value
+        assert abs(_sphere_integral(psf)[-1] - 1) < 1e-3

@@ -28,13 +28,13 @@ def read_table_hdu(filename, ext):
     -------
     columns : dict
         Column name (upper case) -> array of the first row; ``"_ALL_<NAME>"`` holds the
-        column for all rows and ``"_EXTNAME"`` the extension name.
+        column for all rows, ``"_EXTNAME"`` the extension name and ``"_HEADER"`` its header.
     """
     try:
         with fits.open(filename, memmap=False) as hdulist:
             hdu = hdulist[ext]
             data = hdu.data
-            out = {"_EXTNAME": hdu.name}
+            out = {"_EXTNAME": hdu.name, "_HEADER": hdu.header.copy()}
             for name in data.columns.names:
                 out[name.upper()] = np.asarray(data[name][0], dtype=np.float64)
                 out["_ALL_" + name.upper()] = np.asarray(data[name], dtype=np.float64)

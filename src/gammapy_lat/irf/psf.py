@@ -11,13 +11,17 @@ The PSF of one event type at true energy E and inclination θ is
 with the angular separation r in radians and the energy scaling
 :math:`s(E) = \\sqrt{(c_0 (E / 100\\,{\\rm MeV})^{\\beta})^2 + c_1^2}` from ``PSF_SCALING_PARAMS``.
 
-* Pass 8 (``latResponse::Psf3``): the function is evaluated at the four CALDB grid nodes
-  surrounding (log10 E, cos θ) — each node with its own parameters and its own node energy in
-  s(E) — and the four values are interpolated bilinearly. Each node is normalised to unit
-  integral over the sphere, so the interpolated PSF is normalised too.
-* Pass 7 (``latResponse::Psf2``): the parameters are interpolated bilinearly, scaled with s(E)
-  at the requested energy (front: c0, c1; back: c2, c3 of the 5-element scaling) and the
-  resulting function is normalised over the sphere.
+* ``PSFVER = 3`` (all Pass 8 and the Pass 7 reprocessed/SOURCE files; ``latResponse::Psf3``):
+  the function is evaluated at the four CALDB grid nodes surrounding (log10 E, cos θ) — each node
+  with its own parameters and its own node energy in s(E) — and the four values are interpolated
+  bilinearly. Each node is normalised to unit integral over the sphere, so the interpolated PSF
+  is normalised too.
+* ``PSFVER = 2`` (``latResponse::Psf2``): the parameters are interpolated bilinearly, scaled with
+  s(E) at the requested energy and the resulting function is normalised over the sphere.
+
+The scaling has three values (c0, c1, β) for Pass 8 event types and five for Pass 7
+(c0, c1 for FRONT, c0, c1 for BACK, β). The Pass 6 parametrisation (``PSFVER`` absent: one
+width ``SIGMA``) is not supported.
 """
 import numpy as np
 import astropy.units as u
@@ -76,21 +80,26 @@ class LATPSF:
     scale_pars : array_like
         ``PSFSCALE``: (c0, c1, beta) for Pass 8, (c0_front, c1_front, c0_back, c1_back, beta)
         for Pass 7.
-    version : {"pass8", "pass7"}
-        Evaluation scheme (see the module docstring).
+    scheme : {"nodes", "parameters"}
+        Interpolation scheme: of the node functions (``PSFVER = 3``) or of the parameters
+        (``PSFVER = 2``), see the module docstring.
     is_front : bool
-        For Pass 7: use the front scaling parameters.
+        With the 5-value (Pass 7) scaling: use the FRONT scaling parameters.
     meta : dict, optional
         Origin.
     """
 
-    def __init__(self, grid, scale_pars, version="pass8", is_front=True, meta=None):
+    def __init__(self, grid, scale_pars, scheme="nodes", is_front=True, meta=None):
+        if scheme not in ("nodes", "parameters"):
+            raise ValueError(f"Unknown PSF interpolation scheme {scheme!r}")
         self.grid = grid
         self.scale_pars = np.asarray(scale_pars, dtype=float)
-        self.version = version
+        if self.scale_pars.size not in (3, 5):
+            raise CALDBError(f"PSF scaling needs 3 or 5 values, got {self.scale_pars.size}")
+        self.scheme = scheme
         self.is_front = is_front
         self.meta = meta or {}
-        if version == "pass8":
+        if scheme == "nodes":
             self._prepare_nodes()
 
     @classmethod
@@ -104,22 +113,22 @@ class LATPSF:
             )
         grid = ParameterGrid(columns, PSF_PARAMETERS, filename=str(filename))
         scale = read_table_hdu(filename, scaling_ext)["PSFSCALE"]
-        if scale.size == 3:
-            version = "pass8"
-        elif scale.size == 5:
-            version = "pass7"
-        else:
+        if scale.size not in (3, 5):
             raise CALDBError(
                 f"PSFSCALE of {filename}[{scaling_ext}] has {scale.size} values; expected 3 (Pass 8) "
                 "or 5 (Pass 7)"
             )
-        meta = {"filename": str(filename), "ext": ext}
-        return cls(grid, scale, version=version, is_front=is_front, meta=meta)
+        psfver = int(columns["_HEADER"].get("PSFVER", 3))
+        if psfver not in (2, 3):
+            raise CALDBError(f"PSF table {filename}[{ext}] has PSFVER={psfver}; versions 2 and 3 are supported")
+        scheme = "nodes" if psfver == 3 else "parameters"
+        meta = {"filename": str(filename), "ext": ext, "PSFVER": psfver}
+        return cls(grid, scale, scheme=scheme, is_front=is_front, meta=meta)
 
     def scale_factor(self, energy_mev):
         """Energy scaling s(E) of the PSF widths (rad)."""
-        if self.version == "pass8":
-            c0, c1, beta = self.scale_pars[:3]
+        if self.scale_pars.size == 3:
+            c0, c1, beta = self.scale_pars
         else:
             c0, c1 = self.scale_pars[0:2] if self.is_front else self.scale_pars[2:4]
             beta = self.scale_pars[4]
@@ -158,7 +167,7 @@ class LATPSF:
         rad = u.Quantity(rad, "rad").to_value("rad")
         log_energy, costheta = np.broadcast_arrays(np.log10(energy), np.asarray(costheta, float))
         shape = np.broadcast_shapes(log_energy.shape, np.shape(rad))
-        if self.version == "pass8":
+        if self.scheme == "nodes":
             i, j, tt, uu = self.grid.corners(log_energy, costheta)
             weights = self.grid.corner_weights(tt, uu)
             value = np.zeros(shape)
@@ -166,12 +175,12 @@ class LATPSF:
                 pars = self._node_pars[:, jj, ii]
                 value += w * _double_king(rad, *pars)
         else:
-            pars = self.pass7_parameters(log_energy, costheta)
+            pars = self.interpolated_parameters(log_energy, costheta)
             value = np.broadcast_to(_double_king(rad, *pars), shape)
         return u.Quantity(value, "sr-1")
 
-    def pass7_parameters(self, log_energy, costheta):
-        """Pass 7 parameters at (log10 E, cos θ), scaled and normalised."""
+    def interpolated_parameters(self, log_energy, costheta):
+        """``PSFVER = 2`` parameters at (log10 E, cos θ): interpolated, scaled and normalised."""
         costheta = np.where(costheta == 1.0, 0.9999, costheta)
         pars = [self.grid.interpolate(name, log_energy, costheta) for name in PSF_PARAMETERS]
         scale = self.scale_factor(10**log_energy)
