@@ -60,9 +60,9 @@ def test_caldb_index(caldb):
 
 def test_caldb_aliases_and_case(caldb):
     # CLASS-based names and other cases resolve to the same IRF
-    assert caldb._canonical_name("p8r2_source_v6") == "P8R2_SOURCE_V6"
-    assert caldb._canonical_name("P8R3_SOURCE") == "P8R3_SOURCE_V2"
-    assert caldb._canonical_name("P6_v3_diff") == "P6_V3_DIFFUSE"
+    assert caldb.resolve_name("p8r2_source_v6") == "P8R2_SOURCE_V6"
+    assert caldb.resolve_name("P8R3_SOURCE") == "P8R3_SOURCE_V2"
+    assert caldb.resolve_name("P6_v3_diff") == "P6_V3_DIFFUSE"
 
 
 def test_caldb_errors(caldb, tmp_path):

@@ -25,7 +25,7 @@ from astropy.io import fits
 
 from ..errors import CALDBError
 
-__all__ = ["CALDB", "EVENT_TYPE_BITS", "parse_event_types", "event_type_names"]
+__all__ = ["CALDB", "EVENT_TYPE_BITS", "parse_event_types"]
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +128,6 @@ def _or_masks(items, original):
     if not items:
         raise CALDBError(f"Event-type selection {original!r} is empty")
     return mask
-
-
-def event_type_names(mask):
-    """Alias of `parse_event_types` for a bit mask."""
-    return parse_event_types(mask)
 
 
 class CALDB:
@@ -270,7 +265,14 @@ class CALDB:
         """IRF names held by this CALDB (sorted)."""
         return sorted({row["irf"] for row in self._entries.values()})
 
-    def _canonical_name(self, irf_name):
+    def resolve_name(self, irf_name):
+        """The IRF name as held by the CALDB, for any case or accepted alias.
+
+        Raises
+        ------
+        CALDBError
+            Unknown name; the message lists the IRFs of the CALDB.
+        """
         names = {name.upper(): name for name in self.irf_names}
         key = str(irf_name).strip().upper()
         if key not in names and key in self._aliases:
@@ -284,7 +286,7 @@ class CALDB:
 
     def event_types(self, irf_name):
         """Event types available for an IRF, in bit order."""
-        irf = self._canonical_name(irf_name).upper()
+        irf = self.resolve_name(irf_name).upper()
         found = {row["detnam"] for (name, _, _), row in self._entries.items() if name == irf}
         return [name for name in EVENT_TYPE_BITS if name in found]
 
@@ -307,7 +309,7 @@ class CALDB:
         -------
         location : tuple of (`~pathlib.Path`, int) or None
         """
-        irf = self._canonical_name(irf_name)
+        irf = self.resolve_name(irf_name)
         event_type = str(event_type).upper()
         available = self.event_types(irf)
         if event_type not in available:

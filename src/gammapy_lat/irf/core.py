@@ -157,7 +157,7 @@ class LATIRFs:
         if not isinstance(caldb, CALDB):
             caldb = CALDB(caldb)
         names = parse_event_types(evtype)
-        irf = caldb._canonical_name(irf_name)
+        irf = caldb.resolve_name(irf_name)
         available = caldb.event_types(irf)
         missing = [n for n in names if n not in available]
         if missing:
