@@ -157,6 +157,41 @@ def test_galactic_cube_gammapy_format_and_cutout(gammapy_data):
     assert cube.get_by_coord(coord)[0] == pytest.approx(full.get_by_coord(coord)[0])
 
 
+def test_galactic_cube_cutout_across_longitude_wrap(tmp_path):
+    """An all-sky cube cut out around the Galactic anticentre (the Crab, l = 184.6 deg) keeps both
+    sides of the l = 180 deg edge: the model equals the analytic intensity everywhere."""
+
+    def intensity(lon, lat, energy):
+        return (3 + np.cos(np.radians(lon)) + np.sin(np.radians(lat))) * 1e-6 * (energy / 100.0) ** -2.5
+
+    energies = np.array([100.0, 300.0, 1000.0, 3000.0])
+    nx, ny = 720, 360  # 0.5 deg all-sky CAR, reference (0, 0) as the FSSC cubes
+    x = np.arange(nx)
+    y = np.arange(ny)
+    lon = 0.0 - 0.5 * (x + 1 - (nx + 1) / 2)
+    lat = 0.0 + 0.5 * (y + 1 - (ny + 1) / 2)
+    data = intensity(lon[None, None, :], lat[None, :, None], energies[:, None, None])
+    path = tmp_path / "allsky.fits"
+    header = fits.Header()
+    header["CTYPE1"], header["CTYPE2"] = "GLON-CAR", "GLAT-CAR"
+    header["CRPIX1"], header["CRPIX2"] = (nx + 1) / 2, (ny + 1) / 2
+    header["CRVAL1"], header["CRVAL2"] = 0.0, 0.0
+    header["CDELT1"], header["CDELT2"] = -0.5, 0.5
+    header["BUNIT"] = "photons/cm^2/s/MeV/steradian"
+    table = fits.BinTableHDU.from_columns([fits.Column(name="Energy", format="D", unit="MeV", array=energies)], name="ENERGIES")
+    fits.HDUList([fits.PrimaryHDU(data.astype(np.float32), header=header), table]).writeto(path)
+
+    axis = MapAxis.from_energy_bounds("200 MeV", "2 GeV", 2, name="energy")
+    geom = WcsGeom.create(skydir=(184.56, -5.78), frame="galactic", binsz=0.2, width=20, axes=[axis])
+    model = create_galactic_diffuse_model(path, geom=geom)
+    assert model.spatial_model.map.data.shape[-1] < nx / 4
+    coords = geom.to_image().get_coord().skycoord
+    assert np.any(coords.l.deg < 180) and np.any(coords.l.deg > 180)
+    value = model.evaluate(coords.l, coords.b, 300 * u.MeV).to_value("MeV-1 cm-2 s-1 sr-1")
+    expected = intensity(coords.l.deg, coords.b.deg, 300.0)
+    np.testing.assert_allclose(value, expected, rtol=1e-4)
+
+
 def test_diffuse_bad_input(tmp_path):
     with pytest.raises(LATFileError, match="not found"):
         read_isotropic_spectrum(tmp_path / "missing.txt")

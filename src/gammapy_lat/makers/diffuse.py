@@ -238,30 +238,62 @@ def _read_fssc_mapcube(hdulist, path):
 
 
 def _cutout_for_geom(cube, geom, margin, path):
+    """Part of ``cube`` covering ``geom`` plus ``margin``: a slice of the cube's own pixels.
+
+    The cut-out keeps the cube's projection and pixels (values are not resampled). For cubes
+    spanning 360 deg in longitude, the slice wraps around the longitude edge, so that regions
+    across it (e.g. the Galactic anticentre at l = 180 deg, where the Crab is) are complete.
+    """
     image = geom.to_image()
-    if getattr(image, "is_hpx", False):
-        center = image.center_skydir
-        coords = image.get_coord().skycoord
-        radius = center.separation(coords).max()
+    src = cube.geom.to_image()
+    if not hasattr(src, "wcs"):
+        return cube
+    center = image.center_skydir.transform_to(src.frame)
+    coords = image.get_coord().skycoord
+    radius = Angle(np.nanmax(center.separation(coords).deg), "deg") + margin
+    binsz = np.abs(src.pixel_scales.to_value("deg")).ravel()
+    nx, ny = (int(n) for n in np.asarray(src.npix).ravel()[:2])
+    # Longitude half-width: the radius widens towards the poles.
+    lat_c = center.spherical.lat.deg
+    lat_max = min(abs(lat_c) + radius.to_value("deg"), 90.0)
+    cos_max = np.cos(np.radians(lat_max))
+    lon_half = 180.0 if cos_max < 1e-3 else min(radius.to_value("deg") / cos_max, 180.0)
+    hx = int(np.ceil(lon_half / binsz[0])) + 1
+    hy = int(np.ceil(radius.to_value("deg") / binsz[1])) + 1
+    if 2 * hx + 1 >= nx and 2 * hy + 1 >= ny:
+        return cube
+    xpix, ypix = (float(np.ravel(p)[0]) for p in src.coord_to_pix(center))
+    if not (np.isfinite(xpix) and np.isfinite(ypix)):
+        raise LATFileError(f"Map cube {path} does not cover {center.to_string('decimal')}")
+    xc, yc = int(np.round(xpix)), int(np.round(ypix))
+    # A plate carree grid with its reference on the equator is periodic in longitude.
+    wrap = (
+        src.projection == "CAR"
+        and abs(src.wcs.wcs.crval[1]) < 1e-9
+        and abs(binsz[0] * nx - 360.0) < 1e-3 * binsz[0]
+        and 2 * hx + 1 < nx
+    )
+    x_start = xc - hx
+    x_idx = np.arange(x_start, xc + hx + 1)
+    if wrap:
+        x_idx = np.mod(x_idx, nx)
     else:
-        center = image.center_skydir
-        corners = image.get_coord(mode="edges").skycoord if hasattr(image, "get_coord") else None
-        try:
-            radius = center.separation(corners).max()
-        except Exception:  # pragma: no cover - geometries without edge coordinates
-            radius = Angle(np.max(image.width) / 2)
-    radius = Angle(radius) + margin
-    width = 2 * radius
-    # A cutout only pays off when it is smaller than the cube.
-    if np.all(width < Angle(np.max(cube.geom.width))):
-        try:
-            return cube.cutout(position=center, width=width, mode="trim")
-        except Exception as exc:
-            raise LATFileError(
-                f"Map cube {path} does not cover the analysis region around "
-                f"{center.to_string('decimal')}: {exc}"
-            ) from exc
-    return cube
+        x_idx = x_idx[(x_idx >= 0) & (x_idx < nx)]
+    y_idx = np.arange(max(yc - hy, 0), min(yc + hy, ny - 1) + 1)
+    if x_idx.size == 0 or y_idx.size == 0:
+        raise LATFileError(f"Map cube {path} does not cover {center.to_string('decimal')}")
+    wcs = src.wcs.deepcopy()
+    if wrap:
+        # Re-reference the longitude axis on the central pixel so that no pixel is more than
+        # 180 deg from the reference (WCS gives no coordinates beyond).
+        lon_c = float(np.ravel(u.Quantity(src.pix_to_coord((np.array([xc]), np.array([yc])))[0], "deg").value)[0])
+        wcs.wcs.crval = [lon_c, wcs.wcs.crval[1]]
+        wcs.wcs.crpix = [xc - x_start + 1, wcs.wcs.crpix[1] - int(y_idx[0])]
+    else:
+        wcs.wcs.crpix = [wcs.wcs.crpix[0] - int(x_idx[0]), wcs.wcs.crpix[1] - int(y_idx[0])]
+    new_geom = WcsGeom(wcs=wcs, npix=(x_idx.size, y_idx.size), axes=cube.geom.axes)
+    data = cube.data[..., y_idx[:, None], x_idx[None, :]]
+    return Map.from_geom(new_geom, data=data, unit=cube.unit)
 
 
 def create_galactic_diffuse_model(
