@@ -212,9 +212,7 @@ def test_healpix_and_projection(observation, caldb_path):
     edges = axis.edges.to_value("MeV")
 
     hpx = HpxGeom.create(nside=32, region=f"DISK({CRAB.ra.deg},{CRAB.dec.deg},10)", frame="icrs", axes=[axis])
-    dataset = LATMapDatasetMaker(caldb=caldb_path, selection=["counts", "exposure", "psf"]).run(
-        create_lat_map_dataset(hpx, binsz_irf=5), observation
-    )
+    dataset = LATMapDatasetMaker(caldb=caldb_path).run(create_lat_map_dataset(hpx, binsz_irf=5), observation)
     ipix = hp.ang2pix(32, skycoord.ra.deg, skycoord.dec.deg, nest=True, lonlat=True)
     inside = np.isin(ipix, hpx.to_image()._ipix)
     expected, _ = np.histogram(energy.value[inside], bins=edges)
@@ -225,6 +223,13 @@ def test_healpix_and_projection(observation, caldb_path):
     rad = psf.geom.axes["rad"].center.to_value("rad")
     integral = np.trapezoid(psf.data * 2 * np.pi * np.sin(rad)[None, :, None], rad, axis=1)
     np.testing.assert_allclose(integral[2:-2], 1, atol=0.02)
+    # Energy-dispersion kernels are probabilities over the reconstructed bins (at most 1).
+    kernel_sum = dataset.edisp.edisp_map.data.sum(axis=1)
+    assert np.all(kernel_sum <= 1 + 1e-4) and np.max(kernel_sum) > 0.9
+    # Offset mask around the acceptance cone centre of the events (DSS keywords).
+    masked = LATSafeMaskMaker(methods=["offset-max"], offset_max="5 deg").run(dataset, observation)
+    sep = hpx.to_image().separation(CRAB).deg
+    np.testing.assert_array_equal(masked.mask_safe.data[0], sep < 5)
 
     ait = WcsGeom.create(skydir=CRAB, width=14, binsz=0.5, axes=[axis], proj="AIT", frame="icrs")
     dataset = LATMapDatasetMaker(caldb=caldb_path, selection=["counts", "exposure"]).run(

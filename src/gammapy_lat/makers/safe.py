@@ -119,7 +119,8 @@ class LATSafeMaskMaker(Maker):
     def _reference_position(self, dataset, observation):
         if self.position is not None:
             return self.position
-        center = getattr(observation, "roi_center", None) if observation is not None else None
+        # The centre of the events' acceptance cone (DSS keywords) of a LATObservation.
+        center = getattr(observation, "target_radec", None) if observation is not None else None
         if center is not None:
             return center
         return dataset._geom.center_skydir
