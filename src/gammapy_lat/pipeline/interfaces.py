@@ -101,7 +101,7 @@ def write_counts_cube(output, geom, data, gti, header):
         header["TSTOP"] = float(stop[-1])
     table = Table({"TIME": np.zeros(0), "ENERGY": np.zeros(0), "RA": np.zeros(0), "DEC": np.zeros(0)})
     carrier = LATEventList(table, gti=(start, stop), header=header, dss=DSSKeywords.from_header(header))
-    counts = Map.from_geom(geom, data=data.astype(np.int32), unit="")
+    counts = Map.from_geom(geom, data=data.astype(np.int32, copy=False), unit="")
     from ..data import write_counts_map
 
     write_counts_map(counts, output, events=carrier)
@@ -137,7 +137,7 @@ def write_exposure_cube(output, geom, data, ltcube, component, irfs):
     from ..livetime import LivetimeCube
 
     component = _component(component)
-    exposure = Map.from_geom(geom, data=data.astype(np.float32), unit="cm2 s")
+    exposure = Map.from_geom(geom, data=data.astype(np.float32, copy=False), unit="cm2 s")
     gti = LivetimeCube.read(ltcube).gti
     write_cube(exposure, output, gti=gti, irf_name=irfs, evtype=component.evtype_mask)
 

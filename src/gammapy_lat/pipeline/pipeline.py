@@ -380,8 +380,18 @@ class AllSkyPipeline:
             products[name] = out
         return products
 
+    def _previous_figures(self):
+        """Figures of the final products recorded by an earlier run (``{key: figures}``)."""
+        try:
+            manifest = json.loads((self.outdir / "manifest.json").read_text())
+            return {k: v for k, v in manifest.get("figures", {}).items() if isinstance(v, dict)}
+        except (OSError, ValueError):
+            return {}
+
     def _summary(self, finals, report):
-        info = {r.key: r.info for r in report.results if r.info}
+        info = self._previous_figures()
+        info.update({r.key: r.info for r in report.results if r.info})
+        self._figures = info
         summary = {}
         for name, tasks in finals.items():
             entry = {}
@@ -403,6 +413,12 @@ class AllSkyPipeline:
                 for name, tasks in finals.items()
             },
             "summary": summary,
+            "figures": {
+                t.key: info
+                for tasks in finals.values()
+                for t in tasks.values()
+                if t is not None and (info := self._figures.get(t.key))
+            },
             "tasks": {"total": report.n_tasks, "computed": report.n_done, "found": report.n_present},
             "wall_time_s": report.wall_time,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -143,13 +143,14 @@ def coadd_counts(output, partials, gtis, component):
     from .interfaces import write_counts_cube
 
     geom = component_counts_geom(component)
-    total = np.zeros(geom.data_shape, dtype=np.int64)
+    total = np.zeros(geom.data_shape, dtype=np.int32)  # gtbin's type; the cube is the largest array held
+    flat = total.reshape(-1)
     primary = None
     for path in partials:
         idx, values, shape, header = _read_sparse(path)
         if shape != total.shape:
             raise ValueError(f"counts partial {path} has shape {shape}, expected {total.shape}")
-        np.add.at(total.reshape(-1), idx, values)
+        flat[idx] += values.astype(np.int32)  # indices are unique within a partial
         if primary is None:
             primary = header
     starts, stops = [], []
@@ -208,7 +209,7 @@ def assemble_exposure(output, tiles, ltcube, component, irfs):
     from .interfaces import write_exposure_cube
 
     geom = component_exposure_geom(component)
-    data = np.zeros(geom.data_shape, dtype=np.float64)
+    data = np.zeros(geom.data_shape, dtype=np.float32)  # as make_exposure_map and gtexpcube2
     for path in tiles:
         with fits.open(path, memmap=False) as hdulist:
             hdu = hdulist["EXPOSURE_TILE"]
