@@ -176,7 +176,7 @@ def test_edisp_kernel_normalised(crab_dataset):
     np.testing.assert_allclose(pdf[inside], 1, atol=0.03)
 
 
-def test_bad_input(observation, counts_geom, caldb_path):
+def test_bad_input(observation, counts_geom, caldb_path, crab_day):
     empty = create_lat_map_dataset(counts_geom, name="bad")
     with pytest.raises(SelectionError, match="event class"):
         LATMapDatasetMaker(irf_name="P8R2_CLEAN_V6", caldb=caldb_path).run(empty, observation)
@@ -194,6 +194,17 @@ def test_bad_input(observation, counts_geom, caldb_path):
     # No exposure: livetime cube computed elsewhere on the sky.
     maker = LATMapDatasetMaker(selection=["exposure"], caldb=caldb_path, ltcube_kwargs={"roi": (0.0, -60.0, 5.0)})
     with pytest.raises(GammapyLATError):
+        maker.run(empty, observation)
+    # No exposure: a livetime cube without livetime in the region of interest.
+    from gammapy_lat.livetime import LivetimeCube
+
+    cube = LivetimeCube.read(crab_day / "ltcube.fits.gz")
+    empty_cube = LivetimeCube(
+        cube.livetime * 0, cube.weighted_livetime * 0, cube.costheta_edges, cube.nside, nest=cube.nest,
+        frame=cube.frame, gti=cube.gti, meta=cube.meta,
+    )
+    maker = LATMapDatasetMaker(selection=["exposure"], caldb=caldb_path, ltcube=empty_cube)
+    with pytest.raises(LATDataError, match="No exposure"):
         maker.run(empty, observation)
     # zmax larger than the event selection.
     with pytest.raises(SelectionError, match="zenith"):
