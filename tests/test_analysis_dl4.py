@@ -105,6 +105,7 @@ def test_fermipy_outputs(data_env, tmp_path):
     assert sorted(again._own_models["lat"].names) == sorted(own.names)
 
 
+@pytest.mark.slow
 def test_joint_lat_dl4_and_hess_dl3(data_env, tmp_path):
     """Joint fit of an already-reduced LAT map dataset (3FHL Crab, own background model) and
     H.E.S.S. DL3 runs reduced to a 1D spectrum, with one shared Crab model."""

@@ -200,7 +200,7 @@ class Analysis:
             if step in steps:
                 getattr(self, step)(force=force)
         text = self.summary()
-        log.info("\n" + text)
+        log.debug("\n" + text)
         return text
 
     def _record(self, name, status, start, products=()):
@@ -461,13 +461,14 @@ class Analysis:
     def _map_blocks(self, names):
         """Stacked map dataset of each selected block that holds map (3D) datasets."""
         from gammapy.datasets import MapDataset
+        from gammapy.maps import WcsGeom
 
         out = {}
         for block in self.config.datasets:
             if names is not None and block.name not in names:
                 continue
             datasets = self.block_datasets[block.name]
-            maps = [d for d in datasets if d.counts.geom.is_image is False and hasattr(d.counts.geom, "wcs")]
+            maps = [d for d in datasets if isinstance(d.counts.geom, WcsGeom)]
             if not maps or not isinstance(maps[0], MapDataset):
                 continue
             dataset = maps[0] if len(maps) == 1 else datasets.stack_reduce(name=block.name)
