@@ -195,6 +195,11 @@ def test_bad_input(observation, counts_geom, caldb_path, crab_day):
     maker = LATMapDatasetMaker(selection=["exposure"], caldb=caldb_path, ltcube_kwargs={"roi": (0.0, -60.0, 5.0)})
     with pytest.raises(GammapyLATError):
         maker.run(empty, observation)
+    # A livetime cube of another time range.
+    half = observation.select_time((observation.met_start, 0.5 * (observation.met_start + observation.met_stop)))
+    maker = LATMapDatasetMaker(selection=["exposure"], caldb=caldb_path, ltcube=crab_day / "ltcube.fits.gz")
+    with pytest.raises(LATDataError, match="Livetime cube spans"):
+        maker.run(empty, half)
     # No exposure: a livetime cube without livetime in the region of interest.
     from gammapy_lat.livetime import LivetimeCube
 

@@ -352,19 +352,20 @@ class LATMapDatasetMaker(Maker):
         return (float(lon), float(lat), float(radius))
 
     @staticmethod
-    def _check_ltcube_time(ltcube, observation):
-        tol = 1.0  # s, gtltcube rounds to the spacecraft rows
+    def _check_ltcube_time(ltcube, observation, tolerance=60.0):
+        """A given livetime cube must span the observation's time range (within ``tolerance`` s).
+
+        A longer cube would silently scale the exposure up; a shorter one down.
+        """
         if ltcube.tstart is None or ltcube.tstop is None:
+            log.warning("Livetime cube has no TSTART/TSTOP: cannot check it against observation %s", observation.obs_id)
             return
         start, stop = float(ltcube.tstart), float(ltcube.tstop)
-        if start > observation.met_start + tol or stop < observation.met_stop - tol:
+        if abs(start - observation.met_start) > tolerance or abs(stop - observation.met_stop) > tolerance:
             raise LATDataError(
-                f"Livetime cube covers MET {start:.1f}-{stop:.1f}, but observation "
-                f"{observation.obs_id} spans {observation.met_start:.1f}-{observation.met_stop:.1f}"
-            )
-        if start < observation.met_start - 30 * 86400 or stop > observation.met_stop + 30 * 86400:
-            log.warning(
-                "Livetime cube spans MET %.1f-%.1f, much longer than observation %s", start, stop, observation.obs_id
+                f"Livetime cube spans MET {start:.1f}-{stop:.1f}, but observation "
+                f"{observation.obs_id} spans {observation.met_start:.1f}-{observation.met_stop:.1f}: "
+                f"the exposure would not match the events (compute the cube per observation instead)"
             )
 
     # --------------------------------------------------------------------- maps
