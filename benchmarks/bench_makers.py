@@ -17,7 +17,6 @@ import os
 import resource
 import time
 
-import astropy.units as u
 import numpy as np
 from gammapy.data import Observations
 

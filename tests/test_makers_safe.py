@@ -5,7 +5,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from gammapy.datasets import MapDataset
 from gammapy.irf import PSFMap
-from gammapy.maps import HpxGeom, Map, MapAxis, WcsGeom
+from gammapy.maps import HpxGeom, MapAxis, WcsGeom
 from gammapy.makers import MAKER_REGISTRY
 
 from gammapy_lat.errors import LATDataError
