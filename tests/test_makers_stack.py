@@ -169,3 +169,16 @@ def test_components_joint_fit(observation, caldb_path, crab_day):
     # Above 500 MeV the Crab pulsar cuts off (3FGL: exponential cutoff at a few GeV), so a power
     # law fitted to 0.5-20 GeV is steeper than over 0.2-20 GeV: index about 2.5-3.
     assert 2.0 < crab.spectral_model.index.value < 3.2
+
+
+def test_datastore_chunks_stack(crab_day, geom, caldb_path, single_pass):
+    """Time chunks from a LATDataStore (as weekly files would be) stack to the single pass."""
+    from gammapy_lat.data import LATDataStore
+
+    store = LATDataStore(crab_day / "ft1.fits.gz", crab_day / "ft2.fits.gz")
+    observations = store.get_observations(chunk=8 * u.hour)
+    assert len(observations) >= 2
+    makers = [LATMapDatasetMaker(caldb=caldb_path, selection=["counts", "exposure"])]
+    stacked = LATDatasetsMaker(makers).run(create_lat_map_dataset(geom, name="chunks"), observations)[0]
+    np.testing.assert_array_equal(stacked.counts.data, single_pass.counts.data)
+    np.testing.assert_allclose(stacked.exposure.data, single_pass.exposure.data, rtol=1e-6)
