@@ -93,7 +93,10 @@ def run_case(args):
         "pixels": int(len(cube.pixel_indices)),
         "wall": wall,
         "cpu": cpu + children.ru_utime + children.ru_stime,
-        "peak_rss_mb": max(self_usage.ru_maxrss, children.ru_maxrss) / 1024,
+        "peak_rss_mb": self_usage.ru_maxrss / 1024,
+        "child_peak_rss_mb": children.ru_maxrss / 1024,
+        # upper bound of the simultaneous total: the main process plus n_jobs workers at their peak
+        "total_peak_mb": (self_usage.ru_maxrss + (args.n_jobs if args.n_jobs > 1 else 0) * children.ru_maxrss) / 1024,
         "total_livetime": float(cube.livetime.value.sum()),
     }
     if args.save:
@@ -159,7 +162,8 @@ def main():
             results.append(res)
             label = "full sky" if case == "full" else f"ROI {args.roi_radius:g} deg"
             print(f"{label:14s} n_jobs={n_jobs}: wall {res['wall']:8.2f} s  cpu {res['cpu']:8.2f} s  "
-                  f"peak RSS {res['peak_rss_mb']:7.0f} MB  pixels {res['pixels']}  "
+                  f"peak RSS {res['total_peak_mb']:6.0f} MB (main {res['peak_rss_mb']:.0f}, worker {res['child_peak_rss_mb']:.0f})  "
+                  f"pixels {res['pixels']}  "
                   f"-> per year: wall {res['wall'] * scale:7.1f} s, cpu {res['cpu'] * scale:7.1f} s")
         print(f"load after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
 

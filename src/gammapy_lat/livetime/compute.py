@@ -430,8 +430,11 @@ def accumulate_livetime(
             # events in the columns [k_first, k_whole) only: +w at arc starts, -w at arc ends
             colbase = (np.arange(ncols) * width)[None, :] + zs_idx[:, None]
             events = np.empty(2 * rel.size, dtype=np.int64)
-            events[: rel.size] = (colbase + rel.astype(np.int64)).ravel()
-            events[rel.size :] = (colbase + end.astype(np.int64)).ravel()
+            colbase_f = colbase.astype(float)
+            rel += colbase_f
+            end += colbase_f
+            events[: rel.size] = rel.ravel()
+            events[rel.size :] = end.ravel()
             size = ncols * width
             target = slice(k_first * width, k_whole * width)
             acc = arcs[r]
@@ -536,7 +539,7 @@ def accumulate_livetime_phi(
 
 # ----------------------------------------------------------------------------- driver
 _REQUIRED = ("START", "STOP", "LIVETIME", "RA_SCZ", "DEC_SCZ", "RA_ZENITH", "DEC_ZENITH")
-ROWS_PER_CHUNK = 50_000
+ROWS_PER_CHUNK = 200_000
 
 
 def _column(table, name, filename):
@@ -734,7 +737,8 @@ def livetime_cube_arrays(
 
     nrows = len(active)
     if n_chunks is None:
-        n_chunks = max(1, int(np.ceil(nrows / ROWS_PER_CHUNK)))
+        # few chunks: each partial cube is (npix, nbins) doubles, all held until summed
+        n_chunks = max(1, int(np.ceil(nrows / ROWS_PER_CHUNK)), int(n_jobs or 1))
     bounds = np.linspace(0, nrows, int(max(1, min(n_chunks, max(nrows, 1)))) + 1).astype(int)
     inputs = []
     for i0, i1 in zip(bounds[:-1], bounds[1:]):

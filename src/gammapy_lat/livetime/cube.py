@@ -215,8 +215,9 @@ class LivetimeCube:
             ``(lon, lat, radius)`` in deg in ``frame``: compute only the pixels within ``radius``
             (plus a margin of two pixel sizes for bilinear look-up) of the position.
         n_chunks : int, optional
-            Number of time chunks the intervals are split into (default: one per 50 000
-            intervals). The result depends on it only through floating-point summation order.
+            Number of time chunks the intervals are split into (default: one per 200 000
+            intervals, at least ``n_jobs``). The result does not depend on it: contributions are
+            summed exactly.
         n_jobs : int, optional
             Number of parallel processes over the time chunks (default: Gammapy's
             ``N_JOBS_DEFAULT``). Serial and parallel runs give identical results.
