@@ -179,3 +179,55 @@ def test_shipped_configs_validate(path, shared_path, monkeypatch):
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code == 0, result.output
     assert "valid" in result.output
+
+
+def test_models_entries_xml_and_catalog(shared_path, monkeypatch):
+    """gtlike XML and catalog entries are read through gammapy_lat.models, restricted to blocks."""
+    from gammapy_lat.analysis.modelbuilder import build_models, read_models_entry
+
+    monkeypatch.setenv("GAMMAPY_LAT_DATA", str(shared_path / "data"))
+    data = _config(
+        extra={
+            "models": [
+                {"file": "lat/crab-1day/source_model.xml", "missing_files": "skip", "datasets": ["hess"]},
+                {
+                    "catalog": {
+                        "catalog": "gammapy-data/catalogs/fermi/gll_psc_v16.fit.gz",
+                        "type": "3fgl",
+                        "center": {"lon": "83.63 deg", "lat": "22.01 deg"},
+                        "radius": "3 deg",
+                        "margin": "1 deg",
+                    }
+                },
+            ]
+        }
+    )
+    config = AnalysisConfig.from_dict(data)
+    config.check_inputs()
+    xml = read_models_entry(config.models[0], config)
+    # the Galactic diffuse template of the XML file is not in the kit: that source is left out
+    assert xml.names == ["Extragal_diffuse", "Crab"]
+    catalog = read_models_entry(config.models[1], config)
+    assert "3FGL J0534.5+2201" in catalog.names  # the Crab pulsar
+    assert all(name.startswith("3FGL") for name in catalog.names)
+
+    class _Datasets:
+        names = ["hess-1", "hess-2"]
+
+    models = build_models(config, {"hess": _Datasets()})
+    assert models["Crab"].datasets_names == ["hess-1", "hess-2"]
+    assert models["3FGL J0534.5+2201"].datasets_names is None
+
+
+def test_file_specifications(tmp_path, monkeypatch):
+    """Files given as a folder (weekly files), a glob or an @list are expanded, sorted."""
+    monkeypatch.setenv("GAMMAPY_LAT_DATA", str(tmp_path))
+    weekly = tmp_path / "weekly"
+    weekly.mkdir()
+    for name in ("w002.fits", "w001.fits", "notes.txt"):
+        (weekly / name).write_text("")
+    (tmp_path / "files.lst").write_text("# weekly files\nweekly/w001.fits\n\n/abs/x.fits\n")
+    config = AnalysisConfig.from_dict(_config(), base_dir=tmp_path)
+    assert config.resolve_paths("weekly") == [weekly / "w001.fits", weekly / "w002.fits"]
+    assert config.resolve_paths("weekly/*.fits") == [weekly / "w001.fits", weekly / "w002.fits"]
+    assert config.resolve_paths("@files.lst") == [tmp_path / "weekly/w001.fits", Path("/abs/x.fits")]

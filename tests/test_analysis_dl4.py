@@ -30,7 +30,7 @@ def test_joint_crab_five_instruments(data_env, tmp_path):
     config = AnalysisConfig.read(CONFIGS / "joint-crab-spectra.yaml")
     config.general.outdir = str(tmp_path)
     config.general.progress_bar = False
-    config.estimators.flux_points.energy.nbins = 5
+    config.estimators.flux_points.energy.nbins = 3
     config.estimators.flux_points.selection_optional = []
     analysis = Analysis(config)
     analysis.run()

@@ -223,6 +223,8 @@ def test_hess_pks2155_1d(data_env, tmp_path):
     config.datasets[0].geom.axes.energy_true.nbins_per_decade = None
     config.datasets[0].geom.axes.energy_true.nbins = 21
     config.estimators.flux_points.energy.nbins = 2
+    config.estimators.flux_points.selection_optional = []
+    config.estimators.light_curve.selection_optional = []
     analysis = Analysis(config)
     analysis.run()
     assert analysis.datasets.names == ["hess-pks2155-33787", "hess-pks2155-33788", "hess-pks2155-33789"]

@@ -67,6 +67,8 @@ def read_lat_observation(block, config):
 
     events_paths = [str(p) for p in config.resolve_paths(block.events)]
     sc_paths = [str(p) for p in config.resolve_paths(block.spacecraft)]
+    if not events_paths or not sc_paths:
+        raise ConfigError(f"datasets '{block.name}': no events or spacecraft file found")
     events_arg = events_paths[0] if len(events_paths) == 1 else events_paths
     sc_arg = sc_paths[0] if len(sc_paths) == 1 else sc_paths
     events = read_events(events_arg, selection=_selection(block))

@@ -595,6 +595,7 @@ class ModelsEntryConfig(BaseConfig):
 
     file: Optional[str] = None
     format: Optional[Literal["yaml", "xml"]] = None
+    missing_files: Literal["raise", "skip"] = "raise"
     catalog: Optional[CatalogModelsConfig] = None
     datasets: Optional[List[str]] = None
 
@@ -921,13 +922,32 @@ class AnalysisConfig(BaseConfig):
         return root / path
 
     def resolve_paths(self, value):
-        """Resolve one path, a glob pattern or a list of them into existing files (sorted)."""
+        """Resolve a file specification into files.
+
+        Accepted: a path, a glob pattern, a folder (its ``*.fit*`` files, sorted, e.g. weekly LAT
+        files), an ``@list.txt`` file of paths (relative ones relative to the list), or a list of
+        these.
+        """
         values = value if isinstance(value, (list, tuple)) else [value]
         out = []
         for item in values:
-            path = self.resolve_path(item)
+            text = str(item)
+            if text.startswith("@"):
+                listfile = self.resolve_path(text[1:])
+                if not listfile.is_file():
+                    out.append(listfile)
+                    continue
+                for line in listfile.read_text().splitlines():
+                    line = line.split("#", 1)[0].strip()
+                    if line:
+                        entry = Path(os.path.expandvars(os.path.expanduser(line)))
+                        out.append(entry if entry.is_absolute() else listfile.parent / entry)
+                continue
+            path = self.resolve_path(text)
             if glob.has_magic(str(path)):
                 out.extend(Path(p) for p in sorted(glob.glob(str(path))))
+            elif path.is_dir():
+                out.extend(sorted(p for p in path.iterdir() if ".fit" in p.name and p.is_file()))
             else:
                 out.append(path)
         return out
@@ -951,7 +971,7 @@ class AnalysisConfig(BaseConfig):
             if value is None:
                 return
             try:
-                paths = self.resolve_paths(value)
+                paths = [self.resolve_path(value)] if kind == "dir" else self.resolve_paths(value)
             except ConfigError as exc:
                 problems.append(f"{key}: {exc}")
                 return

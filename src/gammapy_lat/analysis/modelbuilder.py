@@ -22,7 +22,7 @@ def read_models_entry(entry, config):
                 raise ConfigError(f"models: cannot read Gammapy models YAML {path}: {exc}") from exc
         from ..models import read_xml_models
 
-        return Models(read_xml_models(path))
+        return Models(read_xml_models(path, missing_files=entry.missing_files))
     from gammapy.catalog import CATALOG_REGISTRY
 
     from ..models.catalog import catalog_roi_models
