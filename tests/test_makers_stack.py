@@ -15,7 +15,6 @@ from gammapy_lat.makers import (
     LATComponentsMaker,
     LATDatasetsMaker,
     LATMapDatasetMaker,
-    create_isotropic_model,
     create_lat_map_dataset,
 )
 
@@ -135,9 +134,10 @@ def test_components_joint_fit(observation, caldb_path, crab_day):
     """FRONT and BACK with their own energy range and zenith cut, fitted jointly."""
     axis = MapAxis.from_energy_bounds("500 MeV", "20 GeV", 4, name="energy")
     geom = WcsGeom.create(skydir=CRAB.galactic, width=8, binsz=0.25, frame="galactic", axes=[axis])
+    iso_file = crab_day / "iso_P8R2_SOURCE_V6_v06.txt"
     components = [
-        LATComponent("FRONT", evtype="FRONT", energy_min=500 * u.MeV),
-        LATComponent("BACK", evtype="BACK", zmax=80 * u.deg, energy_min=1 * u.GeV),
+        LATComponent("FRONT", evtype="FRONT", energy_min=500 * u.MeV, isodiff=iso_file),
+        LATComponent("BACK", evtype="BACK", zmax=80 * u.deg, energy_min=1 * u.GeV, isodiff=iso_file),
     ]
     # Without energy dispersion above 500 MeV, to keep the joint fit quick.
     maker = LATComponentsMaker(components, caldb=caldb_path, selection=["counts", "exposure", "psf"])
@@ -158,10 +158,8 @@ def test_components_joint_fit(observation, caldb_path, crab_day):
         name="crab",
     )
     crab.spatial_model.parameters.freeze_all()
-    iso_file = crab_day / "iso_P8R2_SOURCE_V6_v06.txt"
-    models = Models([crab])
-    for d in datasets:
-        models.append(create_isotropic_model(iso_file, name=f"iso-{d.name}", datasets_names=[d.name]))
+    assert datasets.models.names == ["roi-FRONT-isotropic", "roi-BACK-isotropic"]
+    models = Models([crab] + list(datasets.models))
     for model in models[1:]:
         model.parameters.freeze_all()  # keep the joint fit quick: only the Crab spectrum is free
     datasets.models = models

@@ -6,6 +6,7 @@ from astropy import units as u
 from gammapy.datasets import Datasets
 from gammapy.makers import Maker
 
+from .diffuse import create_isotropic_model
 from .map import LATMapDatasetMaker, create_lat_map_dataset
 from .safe import LATSafeMaskMaker
 
@@ -40,6 +41,9 @@ class LATComponent:
         reference dataset's.
     safe_mask_methods : list of str, optional
         `LATSafeMaskMaker` methods. Default is ``["energy-range", "exposure"]``.
+    isodiff : str or `~pathlib.Path`, optional
+        Isotropic spectrum of this event type (e.g. ``iso_P8R3_SOURCE_V3_PSF3_v1.txt``): the
+        dataset gets the isotropic model ``<dataset name>-isotropic`` with a free normalisation.
     """
 
     name: str
@@ -49,6 +53,7 @@ class LATComponent:
     energy_max: object = None
     geom: object = None
     safe_mask_methods: list = field(default_factory=lambda: ["energy-range", "exposure"])
+    isodiff: object = None
 
 
 class LATComponentsMaker(Maker):
@@ -149,7 +154,8 @@ class LATComponentsMaker(Maker):
         Returns
         -------
         datasets : `~gammapy.datasets.Datasets`
-            One dataset per component, named ``<dataset.name>-<component.name>``.
+            One dataset per component, named ``<dataset.name>-<component.name>``, with its
+            isotropic model when the component has an ``isodiff`` file.
         """
         datasets = Datasets()
         shared = {}
@@ -170,5 +176,13 @@ class LATComponentsMaker(Maker):
                 energy_min=None if component.energy_min is None else u.Quantity(component.energy_min),
                 energy_max=None if component.energy_max is None else u.Quantity(component.energy_max),
             )
-            datasets.append(safe.run(result, observation))
+            result = safe.run(result, observation)
+            if component.isodiff is not None:
+                apply_edisp = result.edisp is not None
+                result.models = [
+                    create_isotropic_model(
+                        component.isodiff, name=f"{name}-isotropic", datasets_names=[name], apply_edisp=apply_edisp
+                    )
+                ]
+            datasets.append(result)
         return datasets
