@@ -346,3 +346,11 @@ def test_parallel_ray_identical_to_serial(crab_inputs):
     ray = LivetimeCube.compute(spacecraft, events.gti, n_jobs=2, parallel_backend="ray", **kw)
     np.testing.assert_array_equal(serial.livetime.value, ray.livetime.value)
     np.testing.assert_array_equal(serial.weighted_livetime.value, ray.weighted_livetime.value)
+
+
+def test_error_bad_gti():
+    table = _table([0, 30], [30, 60], 25.0)
+    with pytest.raises(LATDataError, match="non-finite"):
+        LivetimeCube.compute(table, (np.array([0.0, np.nan]), np.array([10.0, 20.0])), nside=4, nbins=5)
+    with pytest.raises(LATDataError, match="START=.*> STOP"):
+        LivetimeCube.compute(table, (np.array([20.0]), np.array([10.0])), nside=4, nbins=5)

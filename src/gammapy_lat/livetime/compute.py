@@ -164,6 +164,15 @@ def validate_spacecraft_arrays(start, stop, gti_start, gti_stop, filename="space
         raise LATDataError(
             f"{filename}: rows {i} and {i + 1} overlap (STOP={stop[i]!r} > next START={start[i + 1]!r})"
         )
+    gti_start = np.asarray(gti_start, float)
+    gti_stop = np.asarray(gti_stop, float)
+    bad = np.flatnonzero(~np.isfinite(gti_start) | ~np.isfinite(gti_stop))
+    if len(bad):
+        raise LATDataError(f"good time intervals: non-finite START/STOP in GTI {bad[0]}")
+    bad = np.flatnonzero(gti_stop < gti_start)
+    if len(bad):
+        i = bad[0]
+        raise LATDataError(f"good time intervals: GTI {i} has START={gti_start[i]!r} > STOP={gti_stop[i]!r}")
     g0, g1 = merge_intervals(gti_start, gti_stop)
     if len(g0) == 0:
         return
