@@ -231,3 +231,21 @@ def test_file_specifications(tmp_path, monkeypatch):
     assert config.resolve_paths("weekly") == [weekly / "w001.fits", weekly / "w002.fits"]
     assert config.resolve_paths("weekly/*.fits") == [weekly / "w001.fits", weekly / "w002.fits"]
     assert config.resolve_paths("@files.lst") == [tmp_path / "weekly/w001.fits", Path("/abs/x.fits")]
+
+
+def test_analysis_fails_before_any_work(tmp_path, monkeypatch):
+    """A missing input stops `Analysis` (and `gammapy-lat run`) before anything is written."""
+    from gammapy_lat.analysis import Analysis
+
+    monkeypatch.setenv("GAMMAPY_LAT_DATA", str(tmp_path))
+    outdir = tmp_path / "out"
+    data = _config(extra={"general": {"outdir": str(outdir)}})
+    with pytest.raises(ConfigError, match=r"datasets\[0\].datastore: not found"):
+        Analysis(data)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(cli, ["run", str(path)])
+    assert result.exit_code == 1 and "datasets[0].datastore: not found" in result.output
+    assert not outdir.exists()
+    result = CliRunner().invoke(cli, ["run", str(path), "--steps", "plot"])
+    assert result.exit_code == 2 and "unknown step(s) ['plot']" in result.output

@@ -75,3 +75,33 @@ def test_joint_lat_events_and_hess_dl3(data_env, tmp_path):
     assert (tmp_path / "estimate/flux_points_lat.fits").is_file()
     assert (tmp_path / "estimate/flux_points_hess.fits").is_file()
     assert (tmp_path / "report/sed.png").is_file()
+
+
+@pytest.mark.slow
+def test_lat_components_and_computed_livetime(data_env, tmp_path):
+    """FRONT and BACK components: their counts add up to the FRONT+BACK dataset's, and so do their
+    exposures (the CALDB FRONT and BACK effective areas sum to the FRONT+BACK one); a livetime cube
+    computed from the FT2 file gives the exposure of the gtltcube product within 2 %."""
+    config = AnalysisConfig.read(CONFIGS / "lat-crab-day.yaml")
+    config.general.outdir = str(tmp_path)
+    config.general.progress_bar = False
+    block = config.datasets[0]
+    block.geom.wcs.binsize = "0.5 deg"
+    block.geom.wcs.width = {"width": "6 deg", "height": "6 deg"}
+    block.geom.wcs.binsize_irf = "2 deg"
+    block.geom.axes.energy.nbins_per_decade = 2
+    block.components = [{"name": "front", "evtype": 1}, {"name": "back", "evtype": 2}, {"name": "fb", "evtype": 3}]
+    analysis = Analysis(config)
+    analysis.reduce()
+    front, back, both = analysis.datasets
+    np.testing.assert_array_equal(front.counts.data + back.counts.data, both.counts.data)
+    np.testing.assert_allclose(front.exposure.data + back.exposure.data, both.exposure.data, rtol=1e-3)
+
+    block.components = [{"name": "fb", "evtype": 3}]
+    block.ltcube.file = None
+    block.ltcube.nside = 16
+    block.ltcube.dcostheta = 0.05
+    computed = Analysis(config)
+    computed.reduce()
+    ratio = computed.datasets[0].exposure.data / both.exposure.data
+    assert np.nanmax(np.abs(ratio - 1)) < 0.02

@@ -44,6 +44,25 @@ def lat_geom(block):
     )
 
 
+def _rad_axis(max_radius):
+    """PSF separation axis: 0, then 300 log-spaced nodes from 1e-3 deg to ``max_radius``."""
+    import numpy as np
+    from gammapy.maps import MapAxis
+
+    nodes = np.concatenate([[0.0], np.geomspace(1e-3, max_radius.to_value("deg"), 300)])
+    return MapAxis.from_nodes(nodes, unit="deg", name="rad", interp="lin")
+
+
+def _nside_for(binsz):
+    """Smallest power-of-two NSIDE whose pixels are at most ``binsz`` across (gtltcube binsz)."""
+    import numpy as np
+
+    nside = 1
+    while np.degrees(np.sqrt(4 * np.pi / (12 * nside**2))) > binsz.to_value("deg") and nside < 8192:
+        nside *= 2
+    return nside
+
+
 def _selection(block):
     sel = block.selection
     kwargs = dict(evclass=sel.evclass, evtype=sel.evtype, zmax=sel.zmax)
@@ -93,9 +112,13 @@ def run_lat_block(block, config, maker_cls):
     selection = ["counts", "exposure", "psf"] + (["edisp"] if block.edisp.enabled else [])
     caldb = str(config.resolve_path(block.caldb)) if block.caldb else None
     ltcube = str(config.resolve_path(block.ltcube.file)) if block.ltcube.file else None
-    ltcube_kwargs = {}
-    if block.ltcube.nside is not None:
-        ltcube_kwargs["nside"] = block.ltcube.nside
+    ltcube_kwargs = {
+        "nside": block.ltcube.nside or _nside_for(block.ltcube.binsz),
+        "nbins": max(int(round(1.0 / block.ltcube.dcostheta)), 1),
+        "n_jobs": config.general.n_jobs,
+        "parallel_backend": config.general.parallel_backend,
+    }
+    rad_axis = _rad_axis(block.psf.max_radius)
     components = block.components or [None]
     datasets, models = Datasets(), Models()
     for comp in components:
@@ -108,6 +131,7 @@ def run_lat_block(block, config, maker_cls):
             binsz_irf=block.geom.wcs.binsize_irf,
             name=name,
             edisp_bins=block.edisp.edisp_bins,
+            rad_axis=rad_axis,
         )
         maker = maker_cls(
             selection=selection,
