@@ -151,7 +151,7 @@ def run_demo(outdir="gammapy-lat-demo", caldb=None, synthetic=False, duration="3
     energy_axis_true = MapAxis.from_energy_bounds("70 MeV", "150 GeV", nbin=16, name="energy_true")
     geom = WcsGeom.create(skydir=position.galactic, frame="galactic", binsz=0.25, width=(13, 13), axes=[energy_axis])
     reference = create_lat_map_dataset(geom, energy_axis_true=energy_axis_true, name="demo")
-    maker = LATMapDatasetMaker(caldb=caldb_root, ltcube_kwargs={"nside": 32, "nbins": 40})
+    maker = LATMapDatasetMaker(caldb=caldb_root, ltcube_kwargs={"nside": 64, "nbins": 40})
     dataset = maker.run(reference, observation)
     dataset = LATSafeMaskMaker(methods=["energy-range"], energy_min=ANALYSIS_EMIN, energy_max=100 * u.GeV).run(
         dataset, observation

@@ -347,6 +347,8 @@ class EventSimulator:
         self._contiguous = np.zeros(len(t), dtype=bool)
         self._contiguous[:-1] = np.abs(start[1:] - stop[:-1]) < 1e-3
         self._cum_live = np.concatenate([[0.0], np.cumsum(live)])
+        duration = stop - start
+        self.row_live_fraction = np.where(duration > 0, live / np.where(duration > 0, duration, 1.0), 0.0)
 
     def _draw_times(self, n):
         """Times drawn from the livetime history (rows weighted by LIVETIME, uniform within)."""
@@ -386,6 +388,15 @@ class EventSimulator:
         # Aeff is piecewise bilinear in (log E, cos θ) between CALDB nodes: its maximum over
         # a fine cos θ grid, with a small safety factor, bounds it.
         self._aeff_max = aeff.max(axis=1) * 1.001
+        # livetime-fraction efficiency correction (as in the exposure: that of the first event
+        # type, linear in the live fraction, so bounded by its values at the extreme fractions)
+        self._efficiency = getattr(self.irfs, "efficiency", None)
+        if self._efficiency is not None and getattr(self._efficiency, "enabled", True):
+            fractions = self.row_live_fraction[self.rows]
+            bounds = [self._efficiency.evaluate(energy[:, 0], f) for f in (fractions.min(), fractions.max())]
+            self._aeff_max = self._aeff_max * np.maximum(np.max(bounds, axis=0), 1e-3) * 1.001
+        else:
+            self._efficiency = None
         if not np.any(self._aeff_max > 0):
             raise SimulationError("The effective area is zero over the simulated energy range")
         grid_loge = np.arange(lo - 0.05, hi + 0.1, 0.05)
@@ -484,6 +495,8 @@ class EventSimulator:
         for k, comp in enumerate(self.irfs):
             aeff[k] = comp.aeff.evaluate(u.Quantity(energy, "MeV"), cth).to_value("cm2")
         total = aeff.sum(axis=0)
+        if self._efficiency is not None:
+            total = total * self._efficiency.evaluate(u.Quantity(energy, "MeV"), self.row_live_fraction[rows])
         keep = self.rng.random(n) * self.aeff_max(energy) < total
         keep &= self._in_gti(time)
         zenith_true = _angle_deg(direction, zen)

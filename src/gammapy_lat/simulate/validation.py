@@ -115,10 +115,12 @@ def closed_loop(
     )
     nbin = max(int(round(4 * np.log10(emax / emin))), 1)
     energy_axis = MapAxis.from_energy_bounds(emin, emax, nbin=nbin, name="energy")
-    energy_axis_true = MapAxis.from_energy_bounds(emin / 1.5, emax * 1.5, nbin=nbin + 3, name="energy_true")
+    # fine true-energy bins: the exposure is taken at the bin centres
+    nbin_true = int(np.ceil(8 * np.log10(2.25 * emax / emin)))
+    energy_axis_true = MapAxis.from_energy_bounds(emin / 1.5, emax * 1.5, nbin=nbin_true, name="energy_true")
     geom = WcsGeom.create(skydir=position, frame="icrs", binsz=binsz, width=map_width, axes=[energy_axis])
     reference = create_lat_map_dataset(geom, energy_axis_true=energy_axis_true, name="loop")
-    maker = LATMapDatasetMaker(irf_name=irf_name, caldb=caldb, ltcube_kwargs={"nside": 32, "nbins": 40})
+    maker = LATMapDatasetMaker(irf_name=irf_name, caldb=caldb, ltcube_kwargs={"nside": 64, "nbins": 40})
     mask_fit = geom.region_mask([CircleSkyRegion(position, u.Quantity(fit_radius, "deg"))])
     setup_time = time.perf_counter() - t0
 
