@@ -19,6 +19,38 @@ def _savefig(fig, path):
     return Path(path)
 
 
+def _datasets_table(analysis):
+    """Name, block, type, counts, excess, exposure time and energy range of every dataset."""
+    from astropy.table import Table
+
+    rows = []
+    for block in analysis.config.datasets:
+        for dataset in analysis.block_datasets.get(block.name, []):
+            info = dataset.info_dict()
+            axis = dataset.counts.geom.axes["energy"]
+            rows.append(
+                {
+                    "name": dataset.name,
+                    "block": block.name,
+                    "instrument": block.instrument,
+                    "type": dataset.tag,
+                    "counts": float(info.get("counts", np.nan)),
+                    "excess": float(info.get("excess", np.nan)),
+                    "livetime": float(getattr(info.get("livetime", np.nan), "value", info.get("livetime", np.nan))),
+                    "e_min": float(axis.edges[0].to_value("TeV")),
+                    "e_max": float(axis.edges[-1].to_value("TeV")),
+                }
+            )
+    table = Table(rows=rows, names=list(rows[0])) if rows else Table()
+    for col in ("counts", "excess", "livetime", "e_min", "e_max"):
+        if col in table.colnames:
+            table[col].format = ".4g"
+    if "livetime" in table.colnames:
+        table["livetime"].unit = "s"
+        table["e_min"].unit = table["e_max"].unit = "TeV"
+    return table
+
+
 def write_report(analysis):
     """Write ``report/summary.txt`` and, if ``outputs.plots``, the SED and light-curve plots.
 
@@ -41,6 +73,8 @@ def write_report(analysis):
     lines.append("Datasets (fit statistic at best fit)")
     for name, stat in fit_info["datasets"].items():
         lines.append(f"  {name:<40s} {stat:12.3f}")
+    lines += ["", "Datasets", "--------"]
+    lines += _datasets_table(analysis).pformat(max_lines=-1, max_width=-1)
     lines += ["", "Parameters", "----------"]
     table = models.parameters.to_table()
     table = table[~table["frozen"]] if "frozen" in table.colnames else table
