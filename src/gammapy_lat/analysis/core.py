@@ -395,7 +395,7 @@ class Analysis:
                 lo, hi = self._group_energy_range(group)
                 lo = _max(_max(block.fit_range.min, frange.min), lo)
                 hi = _min(_min(block.fit_range.max, frange.max), hi)
-                group_edges = edges[(edges >= lo * (1 - 1e-6)) & (edges <= hi * (1 + 1e-6))]
+                group_edges = _clip_edges(edges, lo, hi)
                 if len(group_edges) < 2:
                     log.warning(f"flux points: no complete energy bin in the range of block '{name}'")
                     continue
@@ -615,6 +615,24 @@ def _atomic(path):
     from ..utils import atomic_output
 
     return atomic_output(path, overwrite=True)
+
+
+def _clip_edges(edges, lo, hi, min_fraction=0.3):
+    """Energy edges restricted to ``[lo, hi]``: inner edges kept, the range ends added as edges
+    unless the end bin would be narrower than ``min_fraction`` of a nominal (log) bin."""
+    edges = u.Quantity(edges)
+    lo, hi = u.Quantity(lo).to(edges.unit), u.Quantity(hi).to(edges.unit)
+    lo, hi = max(lo, edges[0]), min(hi, edges[-1])
+    if lo >= hi:
+        return edges[:0]
+    width = np.log(edges[1] / edges[0]).value if len(edges) > 1 else np.inf
+    inner = edges[(edges > lo * (1 + 1e-6)) & (edges < hi * (1 - 1e-6))]
+    values = [lo] + list(inner) + [hi]
+    if len(values) > 2 and np.log(values[1] / values[0]).value < min_fraction * width:
+        values.pop(1)
+    if len(values) > 2 and np.log(values[-1] / values[-2]).value < min_fraction * width:
+        values.pop(-2)
+    return u.Quantity(values)
 
 
 def _first(value, default):
