@@ -240,3 +240,36 @@ def test_hess_pks2155_1d(data_env, tmp_path):
     amplitude = analysis.models["pks2155"].spectral_model.amplitude
     assert amplitude.quantity.to_value("cm-2 s-1 TeV-1") == pytest.approx(1.5980e-10, rel=1e-3)
     assert (tmp_path / "report/light_curve.png").is_file()
+
+
+def test_exclusion_mask_from_config(data_env):
+    """Exclusion from a DS9 region file, from circles in the config and from a mask file: pixels
+    within 0.3 deg of the Crab are excluded, as computed directly from the separations."""
+    from astropy.coordinates import SkyCoord
+    from gammapy.maps import WcsGeom
+
+    from gammapy_lat.analysis.config import ExclusionConfig
+    from gammapy_lat.analysis.reduce import make_exclusion_mask
+
+    config = AnalysisConfig.read(CONFIGS / "hess-crab-3d.yaml")
+    crab = SkyCoord(83.633008, 22.013995, unit="deg")
+    geom = WcsGeom.create(skydir=crab, width=3, binsz=0.05, frame="icrs")
+    separation = geom.get_coord().skycoord.separation(crab).deg
+    expected = separation >= 0.3
+
+    from_file = make_exclusion_mask(
+        ExclusionConfig(region_file="gammapy-data/joint-crab/exclusion/Crab_exclusion.reg"), config, geom
+    )
+    from_circle = make_exclusion_mask(
+        ExclusionConfig(regions=[{"lon": "83.633008 deg", "lat": "22.013995 deg", "radius": "0.3 deg"}]), config, geom
+    )
+    far = np.abs(separation - 0.3) > 0.04  # pixel-centre convention at the rim
+    np.testing.assert_array_equal(from_file.data[far], expected[far])
+    np.testing.assert_array_equal(from_circle.data, from_file.data)
+    # the kit's exclusion mask (TAN, 0.02 deg) interpolated onto this grid
+    from_mask = make_exclusion_mask(
+        ExclusionConfig(mask="gammapy-data/joint-crab/exclusion/exclusion_mask_crab.fits.gz"), config, geom
+    )
+    assert not from_mask.data[separation < 0.2].any()
+    assert from_mask.data[separation > 1.0].all()
+    assert make_exclusion_mask(ExclusionConfig(), config, geom) is None
