@@ -273,3 +273,23 @@ def test_exclusion_mask_from_config(data_env):
     assert not from_mask.data[separation < 0.2].any()
     assert from_mask.data[separation > 1.0].all()
     assert make_exclusion_mask(ExclusionConfig(), config, geom) is None
+
+
+def test_ts_map(hess_3d):
+    """TS map of a point source on the stacked H.E.S.S. cube with the Crab model removed: the
+    maximum lies at the Crab and is highly significant."""
+    from astropy.coordinates import SkyCoord
+
+    config = _hess_3d_config(hess_3d.outdir)
+    config.estimators.ts_map = {"energy": {"min": "1 TeV", "max": "10 TeV"}, "kernel_width": "0.3 deg",
+                                "exclude": ["crab"]}
+    analysis = Analysis(config)
+    analysis.estimate(estimators=["ts_map"])
+    maps = analysis.maps["ts_hess-crab"]
+    sqrt_ts = maps.sqrt_ts.data[0]
+    iy, ix = np.unravel_index(np.nanargmax(sqrt_ts), sqrt_ts.shape)
+    peak = maps.sqrt_ts.geom.pix_to_coord((ix, iy, 0))
+    position = SkyCoord(peak[0], peak[1], frame="icrs")
+    assert position.separation(SkyCoord(83.633, 22.014, unit="deg")).deg < 0.1
+    assert np.nanmax(sqrt_ts) > 20
+    assert (hess_3d.outdir / "estimate/ts_map_hess-crab.fits").is_file()
