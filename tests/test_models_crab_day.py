@@ -73,7 +73,7 @@ def crab_day_fit(crab_day, caldb_path, gammapy_data):
 
     cat = SourceCatalog3FGL(gammapy_data / "catalogs" / "fermi" / "gll_psc_v16.fit.gz")
     roi = catalog_roi_models(
-        cat, CRAB, "8 deg", margin="2 deg", free_radius="0.5 deg", min_significance=20,
+        cat, CRAB, "5 deg", margin="1 deg", free_radius="0.5 deg", min_significance=20,
         free_shape=False, free_variable=False,
         extended_dir=gammapy_data / "catalogs" / "fermi" / "LAT_extended_sources_16years",
     )
