@@ -1012,12 +1012,23 @@ class AnalysisConfig(BaseConfig):
             raise ConfigError("Invalid analysis config: " + "; ".join(problems))
 
     def set_logging(self):
-        """Configure logging from ``general.log`` (``logging.basicConfig``)."""
+        """Configure logging from ``general.log`` (``logging.basicConfig``).
+
+        When logging is already configured (by the command line or the calling script), its
+        levels are kept and only a log file, if given, is added.
+        """
         settings = self.general.log.model_dump()
         settings["level"] = settings["level"].upper()
         settings = {k: v for k, v in settings.items() if v is not None}
-        logging.basicConfig(**settings)
-        logging.getLogger("gammapy_lat").setLevel(settings["level"])
+        root = logging.getLogger()
+        if not root.handlers:
+            logging.basicConfig(**settings)
+        elif "filename" in settings:
+            # logging already set up (e.g. by the command line): add the log file only
+            handler = logging.FileHandler(settings["filename"], mode=settings.get("filemode", "a"))
+            handler.setFormatter(logging.Formatter(settings.get("format"), settings.get("datefmt")))
+            handler.setLevel(settings["level"])
+            root.addHandler(handler)
 
 
 def _deep_update(base, other):

@@ -1,5 +1,6 @@
 """Report step: a text summary of the fit and estimator products, and plots."""
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +116,10 @@ def write_report(analysis):
             if cov is not None and np.any(cov.data):
                 model.spectral_model.plot_error([emin, emax], ax=ax, sed_type="e2dnde")
             for label, fp in fps.items():
-                fp.plot(ax=ax, sed_type="e2dnde", label=label)
+                with warnings.catch_warnings():
+                    # matplotlib's unit converter is re-set by each FluxPoints.plot call
+                    warnings.filterwarnings("ignore", message=".*already has a converter.*")
+                    fp.plot(ax=ax, sed_type="e2dnde", label=label)
             ax.legend()
             products.append(_savefig(fig, folder / "sed.png"))
             plt.close(fig)
