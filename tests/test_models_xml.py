@@ -463,3 +463,13 @@ def test_makers_isotropic_model_written_as_file_function(crab_day):
     energy = np.geomspace(40, 8e5, 50) * u.MeV
     np.testing.assert_allclose(back.spectral_model(energy).value, iso.spectral_model(energy).value, rtol=1e-10)
     assert back.spectral_model.norm.value == 1.2 and not back.spectral_model.norm.frozen
+
+
+def test_map_cube_cutout_with_geom(crab_xml_with_cube):
+    from gammapy.maps import WcsGeom
+
+    geom = WcsGeom.create(skydir=(184.5, -5.8), frame="galactic", binsz=0.5, width=1)
+    full = read_xml_models(crab_xml_with_cube)["Galactic_diffuse"].spatial_model.map
+    cut = read_xml_models(crab_xml_with_cube, geom=geom)["Galactic_diffuse"].spatial_model.map
+    assert cut.data.size < full.data.size
+    assert cut.unit == u.Unit("cm-2 s-1 MeV-1 sr-1")

@@ -313,7 +313,7 @@ class _MissingFile(Exception):
         self.what = what
 
 
-def _read_template(elem, stype, where, folder, variables, matched):
+def _read_template(elem, stype, where, folder, variables, matched, geom=None):
     fname = elem.get("file")
     if not fname:
         raise XMLModelError(f"{where}: spatial model {stype} has no 'file' attribute")
@@ -322,11 +322,17 @@ def _read_template(elem, stype, where, folder, variables, matched):
         raise _MissingFile(path, f"{stype} template")
     normalize = stype == "SpatialMap"
     try:
-        model = TemplateSpatialModel.read(path, normalize=normalize)
+        if normalize:
+            model = TemplateSpatialModel.read(path, normalize=True)
+        else:
+            from ..makers.diffuse import read_galactic_diffuse_cube
+
+            cube = read_galactic_diffuse_cube(path, geom=geom)
+            model = TemplateSpatialModel(cube, normalize=False, filename=str(path))
+    except LATFileError as exc:
+        raise LATFileError(f"{where}: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         raise LATFileError(f"{where}: cannot read template {path}: {exc}") from exc
-    if model.map.unit == u.one and not normalize:
-        model.map.unit = "cm-2 s-1 MeV-1 sr-1"
     ((p, d),) = matched
     if d["free"]:
         raise XMLModelError(
@@ -368,7 +374,7 @@ def _read_spectrum(elem, src_name, spatial_is_cube, folder, variables):
     return _apply(model, matched)
 
 
-def _read_spatial(elem, src_name, folder, variables):
+def _read_spatial(elem, src_name, folder, variables, geom=None):
     if elem is None:
         raise XMLModelError(f"source '{src_name}': no <spatialModel> element")
     stype = elem.get("type")
@@ -382,7 +388,7 @@ def _read_spatial(elem, src_name, folder, variables):
     cls, spec = _SPATIAL[stype]
     matched = _match_parameters(_read_xml_parameters(elem, where), spec, where)
     if cls is TemplateSpatialModel:
-        return (*_read_template(elem, stype, where, folder, variables, matched), stype)
+        return (*_read_template(elem, stype, where, folder, variables, matched, geom), stype)
     if cls is ConstantSpatialModel:
         # Gammapy keeps the isotropic model at 1 sr-1 (its value is not serialised): a frozen
         # XML value is folded into the spectral normalisation.
@@ -408,11 +414,11 @@ def norm_parameter(model):
     raise XMLModelError(f"spectral model {type(model).__name__} has no normalisation parameter")
 
 
-def _source_to_sky_model(src, folder, variables):
+def _source_to_sky_model(src, folder, variables, geom=None):
     name = src.get("name")
     if not name:
         raise XMLModelError("a <source> has no 'name' attribute")
-    spatial, factor, stype = _read_spatial(src.find("spatialModel"), name, folder, variables)
+    spatial, factor, stype = _read_spatial(src.find("spatialModel"), name, folder, variables, geom)
     spectral = _read_spectrum(src.find("spectrum"), name, stype == "MapCubeFunction", folder, variables)
     if factor != 1:
         # fold a frozen template normalisation into the spectral normalisation
@@ -423,7 +429,7 @@ def _source_to_sky_model(src, folder, variables):
     return SkyModel(spatial_model=spatial, spectral_model=spectral, name=name)
 
 
-def _models_from_root(root, folder, variables, missing_files, origin):
+def _models_from_root(root, folder, variables, missing_files, origin, geom=None):
     if root.tag != "source_library":
         raise XMLModelError(f"{origin}: root element is <{root.tag}>, expected <source_library>")
     if missing_files not in ("raise", "skip"):
@@ -431,7 +437,7 @@ def _models_from_root(root, folder, variables, missing_files, origin):
     models = []
     for src in root.findall("source"):
         try:
-            models.append(_source_to_sky_model(src, folder, variables))
+            models.append(_source_to_sky_model(src, folder, variables, geom))
         except _MissingFile as exc:
             msg = f"{origin}: source '{src.get('name')}': {exc.what} {exc.path} not found"
             if missing_files == "raise":
@@ -442,7 +448,7 @@ def _models_from_root(root, folder, variables, missing_files, origin):
     return Models(models)
 
 
-def read_xml_models(filename, missing_files="raise", variables=None):
+def read_xml_models(filename, missing_files="raise", variables=None, geom=None):
     """Read a gtlike XML source model into Gammapy `~gammapy.modeling.models.Models`.
 
     Parameters
@@ -455,6 +461,10 @@ def read_xml_models(filename, missing_files="raise", variables=None):
     variables : dict, optional
         Values of ``$(VAR)`` in file names (e.g. ``{"LATEXTDIR": ...}``); the environment is used
         otherwise.
+    geom : `~gammapy.maps.Geom`, optional
+        Analysis geometry: map cubes (``MapCubeFunction``) are cut out around it (with a 3 deg
+        margin) when read, through `gammapy_lat.makers.read_galactic_diffuse_cube`, so that an
+        all-sky interstellar emission model is not kept whole in memory.
 
     Returns
     -------
@@ -468,16 +478,16 @@ def read_xml_models(filename, missing_files="raise", variables=None):
         raise LATFileError(f"XML model {filename}: cannot read ({exc})") from exc
     except ET.ParseError as exc:
         raise XMLModelError(f"XML model {filename}: not well-formed XML ({exc})") from exc
-    return _models_from_root(root, filename.resolve().parent, variables, missing_files, str(filename))
+    return _models_from_root(root, filename.resolve().parent, variables, missing_files, str(filename), geom)
 
 
-def models_from_xml_string(text, folder=".", missing_files="raise", variables=None):
+def models_from_xml_string(text, folder=".", missing_files="raise", variables=None, geom=None):
     """Like `read_xml_models` for XML text; relative file names are resolved against ``folder``."""
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
         raise XMLModelError(f"XML model text: not well-formed XML ({exc})") from exc
-    return _models_from_root(root, Path(folder).resolve(), variables, missing_files, "XML model text")
+    return _models_from_root(root, Path(folder).resolve(), variables, missing_files, "XML model text", geom)
 
 
 # --------------------------------------------------------------------------------------------
