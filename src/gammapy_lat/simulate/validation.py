@@ -125,26 +125,29 @@ def closed_loop(
     setup_time = time.perf_counter() - t0
 
     rows = []
-    base = None
+    datasets = None
     true_amp = truth["source"].spectral_model.amplitude.value
     for i in range(n_realisations):
         events = simulator.simulate(truth, random_state=seed + i)
         observation = LATObservation(events, _spacecraft_data(spacecraft), obs_id=i, irf_name=irf_name)
-        if base is None:
-            base = maker.run(reference, observation)
-            dataset = base
+        if datasets is None:
+            dataset = maker.run(reference, observation)
+            dataset.mask_fit = mask_fit
+            datasets = Datasets([dataset])
+            models = truth.copy()
+            models["source"].spatial_model.lon_0.frozen = True
+            models["source"].spatial_model.lat_0.frozen = True
+            models["isotropic"].spectral_model.index.frozen = True
+            models["source"].spectral_model.amplitude.value = true_amp * 0.8
+            models["source"].spectral_model.index.value = index + 0.15
+            datasets.models = models
+            start = [(par, par.value) for par in datasets.models.parameters]
         else:
-            dataset = base.copy(name="loop")
-            dataset.counts = maker.make_counts(geom, observation)
-        dataset.mask_fit = mask_fit
-        datasets = Datasets([dataset])
-        models = truth.copy()
-        models["source"].spatial_model.lon_0.frozen = True
-        models["source"].spatial_model.lat_0.frozen = True
-        models["isotropic"].spectral_model.index.frozen = True
-        models["source"].spectral_model.amplitude.value = true_amp * 0.8
-        models["source"].spectral_model.index.value = index + 0.15
-        datasets.models = models
+            # same response maps and model evaluators (PSF kernels): only the counts change
+            dataset.counts.data = maker.make_counts(geom, observation).data
+            for par, value in start:
+                par.value = value
+                par.error = 0
         result = Fit().run(datasets)
         spec = datasets.models["source"].spectral_model
         iso = datasets.models["isotropic"].spectral_model
