@@ -104,7 +104,7 @@ def run_lat_block(block, config, maker_cls):
     from gammapy.datasets import Datasets
     from gammapy.modeling.models import Models
 
-    from ..makers import create_isotropic_model, create_lat_map_dataset
+    from ..makers import LATSafeMaskMaker, create_isotropic_model, create_lat_map_dataset
 
     observation = read_lat_observation(block, config)
     geom = lat_geom(block)
@@ -119,6 +119,17 @@ def run_lat_block(block, config, maker_cls):
         "parallel_backend": config.general.parallel_backend,
     }
     rad_axis = _rad_axis(block.psf.max_radius)
+    sm = block.safe_mask
+    safe_mask_maker = LATSafeMaskMaker(
+        methods=list(sm.methods),
+        energy_min=block.selection.energy.min,
+        energy_max=block.selection.energy.max,
+        edge_width=sm.edge_width,
+        psf_containment=sm.psf_containment,
+        exposure_min_fraction=sm.exposure_min_fraction,
+        offset_max=sm.offset_max,
+        aeff_percent=sm.aeff_percent,
+    )
     components = block.components or [None]
     datasets, models = Datasets(), Models()
     for comp in components:
@@ -145,6 +156,7 @@ def run_lat_block(block, config, maker_cls):
         log.info(f"{block.name}: making dataset {name} (evtype {evtype})")
         try:
             dataset = maker.run(reference, observation)
+            dataset = safe_mask_maker.run(dataset, observation)
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"datasets '{block.name}': LAT reduction of {name} failed: {exc}") from exc
         datasets.append(dataset)

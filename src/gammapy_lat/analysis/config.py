@@ -482,6 +482,20 @@ class LATEDispConfig(BaseConfig):
     edisp_bins: int = Field(2, ge=0)
 
 
+class LATSafeMaskConfig(BaseConfig):
+    """Options of `~gammapy_lat.makers.LATSafeMaskMaker` (energy range from ``selection.energy``)."""
+
+    methods: List[Literal["energy-range", "edge", "exposure", "offset-max", "aeff-max", "edisp-bias"]] = [
+        "energy-range",
+        "exposure",
+    ]
+    edge_width: Union[Literal["psf"], AngleType] = "psf"
+    psf_containment: float = Field(0.68, gt=0, lt=1)
+    exposure_min_fraction: float = Field(0.0, ge=0, lt=1)
+    offset_max: AngleType = "15 deg"
+    aeff_percent: float = Field(10, ge=0, le=100)
+
+
 class LATPSFConfig(BaseConfig):
     max_radius: AngleType = "10 deg"
 
@@ -502,6 +516,7 @@ class LATDatasetsConfig(BaseConfig):
     geom: LATGeomConfig = LATGeomConfig()
     edisp: LATEDispConfig = LATEDispConfig()
     psf: LATPSFConfig = LATPSFConfig()
+    safe_mask: LATSafeMaskConfig = LATSafeMaskConfig()
     fit_range: EnergyRangeConfig = EnergyRangeConfig()
 
     @model_validator(mode="after")
