@@ -139,3 +139,14 @@ def test_config_errors(tmp_path):
     path.write_text("ft1: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         AllSkyConfig.read(path)
+
+
+def test_executor_backend_settings(tmp_path):
+    from gammapy_lat.pipeline import AllSkyPipeline
+
+    base = {"ft1": "a.fits", "ft2": "b.fits", "outdir": str(tmp_path), "components": [{"name": "c"}]}
+    executor = AllSkyPipeline(base).executor()
+    assert executor.backend == "multiprocessing" and executor._pool_kwargs() == {"processes": 1}
+    cfg = dict(base, parallel={"n_jobs": 4, "backend": "ray", "ray_address": "ray://head:10001"})
+    executor = AllSkyPipeline(cfg).executor()
+    assert executor._pool_kwargs() == {"processes": 4, "ray_address": "ray://head:10001"}
