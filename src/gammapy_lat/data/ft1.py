@@ -21,28 +21,18 @@ from .gti import (
     met_from_gti,
     time_ref_from_header,
 )
+from .evtypes import EVENT_TYPE_BITS, EVENT_TYPE_PARTITIONS
 from .paths import resolve_paths
 
 __all__ = ["read_events", "LATEventList", "EVENT_TYPES", "EVENT_CLASSES", "evtype_mask"]
 
 log = logging.getLogger(__name__)
 
-#: Event-type bits (Pass 8), as used by ``evtype``.
-EVENT_TYPES = {
-    "FRONT": 1,
-    "BACK": 2,
-    "PSF0": 4,
-    "PSF1": 8,
-    "PSF2": 16,
-    "PSF3": 32,
-    "EDISP0": 64,
-    "EDISP1": 128,
-    "EDISP2": 256,
-    "EDISP3": 512,
-}
-EVENT_TYPES["FB"] = EVENT_TYPES["FRONT"] | EVENT_TYPES["BACK"]
-EVENT_TYPES["PSF"] = 4 | 8 | 16 | 32
-EVENT_TYPES["EDISP"] = 64 | 128 | 256 | 512
+#: Event-type bits (Pass 8), as used by ``evtype``: single types and whole partitions.
+EVENT_TYPES = dict(EVENT_TYPE_BITS)
+EVENT_TYPES.update(
+    {name: sum(EVENT_TYPE_BITS[t] for t in types) for name, types in EVENT_TYPE_PARTITIONS.items()}
+)
 
 #: Event-class bits (Pass 8), as used by ``evclass``.
 EVENT_CLASSES = {

@@ -23,32 +23,13 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from ..data.evtypes import EVENT_TYPE_BITS, EVENT_TYPE_PARTITIONS
 from ..errors import CALDBError
 
 __all__ = ["CALDB", "EVENT_TYPE_BITS", "parse_event_types"]
 
 log = logging.getLogger(__name__)
 
-#: Event-type bit of each LAT event-type name (as in the Fermitools ``evtype`` parameter).
-EVENT_TYPE_BITS = {
-    "FRONT": 1,
-    "BACK": 2,
-    "PSF0": 4,
-    "PSF1": 8,
-    "PSF2": 16,
-    "PSF3": 32,
-    "EDISP0": 64,
-    "EDISP1": 128,
-    "EDISP2": 256,
-    "EDISP3": 512,
-}
-
-#: The three event-type partitions; a selection must stay within one of them.
-EVENT_TYPE_PARTITIONS = {
-    "FB": ("FRONT", "BACK"),
-    "PSF": ("PSF0", "PSF1", "PSF2", "PSF3"),
-    "EDISP": ("EDISP0", "EDISP1", "EDISP2", "EDISP3"),
-}
 
 _ALIASES = {"FB": 3, "FRONT+BACK": 3, "FRONTBACK": 3, "PSF": 60, "EDISP": 960}
 

@@ -32,6 +32,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..data.evtypes import EVENT_TYPE_BITS
 from ..errors import ConfigError
 
 __all__ = [
@@ -42,22 +43,7 @@ __all__ = [
     "HpxGeomConfig",
     "LivetimeConfig",
     "ParallelConfig",
-    "EVTYPE_BITS",
 ]
-
-#: Event-type names and their bit masks, as in the Fermitools.
-EVTYPE_BITS = {
-    "FRONT": 1,
-    "BACK": 2,
-    "PSF0": 4,
-    "PSF1": 8,
-    "PSF2": 16,
-    "PSF3": 32,
-    "EDISP0": 64,
-    "EDISP1": 128,
-    "EDISP2": 256,
-    "EDISP3": 512,
-}
 
 
 class _Base(BaseModel):
@@ -148,9 +134,9 @@ class ComponentConfig(_Base):
         if isinstance(value, str):
             value = [v.strip() for v in value.replace("+", ",").split(",") if v.strip()]
         if isinstance(value, (list, tuple)):
-            unknown = [v for v in value if str(v).upper() not in EVTYPE_BITS]
+            unknown = [v for v in value if str(v).upper() not in EVENT_TYPE_BITS]
             if unknown:
-                raise ValueError(f"evtype: unknown event type(s) {unknown}; known: {list(EVTYPE_BITS)}")
+                raise ValueError(f"evtype: unknown event type(s) {unknown}; known: {list(EVENT_TYPE_BITS)}")
             return [str(v).upper() for v in value]
         if isinstance(value, int) and not 0 < value < 1024:
             raise ValueError(f"evtype: bit mask {value} out of range 1..1023")
@@ -161,7 +147,7 @@ class ComponentConfig(_Base):
         """Event-type bit mask (int)."""
         if isinstance(self.evtype, int):
             return self.evtype
-        return int(sum(EVTYPE_BITS[name] for name in self.evtype))
+        return int(sum(EVENT_TYPE_BITS[name] for name in self.evtype))
 
 
 class LivetimeConfig(_Base):
