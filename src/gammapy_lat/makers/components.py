@@ -6,6 +6,7 @@ from astropy import units as u
 from gammapy.datasets import Datasets
 from gammapy.makers import Maker
 
+from ..data.evtypes import EVENT_TYPE_PARTITIONS
 from .diffuse import create_isotropic_model
 from .map import LATMapDatasetMaker, create_lat_map_dataset
 from .safe import LATSafeMaskMaker
@@ -15,11 +16,7 @@ __all__ = ["LATComponent", "LATComponentsMaker", "EVTYPE_PARTITIONS"]
 log = logging.getLogger(__name__)
 
 #: Event-type partitions of Pass 8 and their members.
-EVTYPE_PARTITIONS = {
-    "FB": ["FRONT", "BACK"],
-    "PSF": ["PSF0", "PSF1", "PSF2", "PSF3"],
-    "EDISP": ["EDISP0", "EDISP1", "EDISP2", "EDISP3"],
-}
+EVTYPE_PARTITIONS = EVENT_TYPE_PARTITIONS
 
 
 @dataclass
