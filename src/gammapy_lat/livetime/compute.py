@@ -20,11 +20,14 @@ azimuth of SCZ, of half-width ``arccos((c_k - cos ϑ cos ϑ_z) / (sin ϑ sin ϑ_
 is one more arc. The arc ends are turned into pixel indices exactly (the pixel-centre result) and
 accumulated in a difference array per ring and edge; one cumulative sum per ring at the end gives,
 for every pixel, the livetime with ``cos θ > c_k``, and the bins are the differences between
-consecutive edges. The work per interval is (rings in reach) × (edges), vectorised over intervals.
+consecutive edges. The work per interval is (rings in reach) × (edges crossing the ring), in a
+kernel compiled with numba; the rings are shared out between threads.
 """
 import logging
 
 import numpy as np
+from numba import config as numba_config
+from numba import njit
 
 from ..errors import LATDataError, LivetimeCubeError
 
@@ -241,18 +244,162 @@ class _RingGeometry:
         self.phi0 = np.where(shifted, 0.5, 0.0) * self.dphi
 
 
-def _fmod_int(values, n):
-    """``values mod n`` for integer-valued floats (much faster than `numpy.mod` on floats, exact)."""
-    return values - n * np.floor(values * (1.0 / n))
+@njit(cache=True, nogil=True)
+def _fmod_int(value, n):
+    """``value mod n`` for an integer-valued float (exact)."""
+    return value - n * np.floor(value * (1.0 / n))
 
 
-def _arc_indices(u, half_width_over_dphi, n):
-    """Start (in ``[0, n)``) and end (``<= start + n``) of the pixel arc ``|j - u| < w``."""
-    lo = np.floor(u - half_width_over_dphi) + 1
-    hi = np.ceil(u + half_width_over_dphi)
-    count = np.clip(hi - lo, 0, n)
-    start = _fmod_int(lo, n)
-    return start, start + count
+@njit(cache=True, nogil=True)
+def _ring_kernel(
+    rings, c_k, rcos, rsin, rnpix, rphi0, rdphi, roffset, zs, ss, phis, zz, sz, phiz, wq, use_zenith, zcut,
+    win_centre, win_half, arcs, whole,
+):  # pragma: no cover - compiled
+    """Difference arrays of the arcs of every interval on every ring (see `accumulate_livetime`).
+
+    For ring ``r`` and edge ``k``, ``arcs[roffset[r] + k * (2 n + 1) + p, :]`` receives ``+w`` where
+    an arc ``cos θ > c_k`` starts and ``-w`` where it ends; positions ``p`` are relative to pixel 0
+    of the ring and run over ``[0, 2 n]`` so that no arc wraps (pixel ``j`` is ``p = j`` and
+    ``p = j + n``). ``whole`` receives the arc of the zenith cut (or the whole ring) once, at the
+    first edge with ``cos θ > c_k`` everywhere on the ring: it is summed along the edges first.
+    Only the rings of ``rings`` are processed (the caller shares the rings out between threads:
+    the kernel releases the GIL, and each ring is written by one thread only).
+    """
+    nbins = len(c_k)
+    cosmin = c_k[nbins - 1]
+    nweights = wq.shape[1]
+    nrows = len(zs)
+    windowed = len(win_centre) > 0
+    for r in rings:
+        _one_ring(
+            r, c_k, cosmin, nbins, nweights, nrows, windowed, rcos, rsin, rnpix, rphi0, rdphi, roffset,
+            zs, ss, phis, zz, sz, phiz, wq, use_zenith, zcut, win_centre, win_half, arcs, whole,
+        )
+
+
+@njit(cache=True, nogil=True)
+def _one_ring(
+    r, c_k, cosmin, nbins, nweights, nrows, windowed, rcos, rsin, rnpix, rphi0, rdphi, roffset,
+    zs, ss, phis, zz, sz, phiz, wq, use_zenith, zcut, win_centre, win_half, arcs, whole,
+):  # pragma: no cover - compiled
+    """The contributions of all intervals to ring ``r`` (see `_ring_kernel`)."""
+    n = rnpix[r]
+    nf = float(n)
+    width = 2 * n + 1
+    base = roffset[r]
+    dphi = rdphi[r]
+    inv_dphi = 1.0 / dphi
+    k_first = 0
+    k_whole = 0
+    for i in range(nrows):
+        x = rcos[r] * zs[i]
+        y = rsin[r] * ss[i]
+        cmax = x + y
+        cmin = x - y
+        if not cmax > cosmin:
+            continue
+        if use_zenith:
+            xz = rcos[r] * zz[i]
+            yz = rsin[r] * sz[i]
+            if not xz + yz > zcut:
+                continue
+        if windowed:
+            # extreme cos θ over the azimuth window of the ring
+            a = phis[i] - win_centre[r] + np.pi
+            dist = abs(a - 2 * np.pi * np.floor(a / (2 * np.pi)) - np.pi)
+            cmax = x + y * np.cos(max(dist - win_half[r], 0.0))
+            cmin = x + y * np.cos(min(dist + win_half[r], np.pi))
+            if not cmax > cosmin:
+                continue
+            if use_zenith:
+                a = phiz[i] - win_centre[r] + np.pi
+                distz = abs(a - 2 * np.pi * np.floor(a / (2 * np.pi)) - np.pi)
+                if not xz + yz * np.cos(max(distz - win_half[r], 0.0)) > zcut:
+                    continue
+        u = (phis[i] - rphi0[r]) / dphi
+        if use_zenith:
+            # arc of the zenith cut on this ring: [zstart, zstart + zcount)
+            tz = (zcut - xz) / (yz if yz > 0 else 1e-300)
+            tz = min(max(tz, -1.0), 1.0)
+            hz = np.arccos(tz) / dphi
+            uz = (phiz[i] - rphi0[r]) / dphi
+            zlo = np.floor(uz - hz) + 1
+            zcount = min(max(np.ceil(uz + hz) - zlo, 0.0), nf)
+            zstart = _fmod_int(zlo, nf)
+        else:
+            # the whole ring, starting opposite SCZ, so that arcs around SCZ do not wrap
+            zcount = nf
+            zstart = _fmod_int(np.floor(u) - n // 2, nf)
+        zs_idx = int(zstart)
+        # edges [k_first, k_whole) cut the ring in an arc; from k_whole on, the whole ring. The
+        # search starts from the previous interval's values (the boresight moves slowly).
+        while k_first > 0 and c_k[k_first - 1] < cmax:
+            k_first -= 1
+        while k_first < nbins and c_k[k_first] >= cmax:
+            k_first += 1
+        k_whole = max(k_whole, k_first)
+        while k_whole > k_first and c_k[k_whole - 1] <= cmin:
+            k_whole -= 1
+        while k_whole < nbins and c_k[k_whole] > cmin:
+            k_whole += 1
+        if k_whole < nbins:
+            p = base + k_whole * width + zs_idx
+            q = p + int(zcount)
+            for iw in range(nweights):
+                whole[p, iw] += wq[i, iw]
+                whole[q, iw] -= wq[i, iw]
+        inv_y = 1.0 / (y if y > 0 else 1e-300)
+        for k in range(k_first, k_whole):
+            t = (c_k[k] - x) * inv_y
+            t = min(max(t, -1.0), 1.0)
+            h = np.arccos(t) * inv_dphi
+            lo = np.floor(u - h) + 1
+            count = min(max(np.ceil(u + h) - lo, 0.0), nf)
+            # the arc relative to the start of the zenith arc, intersected with it
+            rel = _fmod_int(lo - zstart, nf)
+            end = rel + count
+            wrap = end - nf
+            end = max(min(end, zcount), rel)
+            col = base + k * width + zs_idx
+            p = col + int(rel)
+            q = col + int(end)
+            for iw in range(nweights):
+                arcs[p, iw] += wq[i, iw]
+                arcs[q, iw] -= wq[i, iw]
+            if wrap > 0:
+                # the part of the arc past the start of the zenith arc
+                q = col + int(min(wrap, zcount))
+                for iw in range(nweights):
+                    arcs[col, iw] += wq[i, iw]
+                    arcs[q, iw] -= wq[i, iw]
+
+
+@njit(cache=True, nogil=True)
+def _ring_cumsum(rnpix, roffset, arcs, whole, nbins, out):  # pragma: no cover - compiled
+    """Pixel values from the difference arrays: ``out[iw, pixel, bin]`` (pixels in ring order)."""
+    nweights = arcs.shape[1]
+    row0 = 0
+    for r in range(len(rnpix)):
+        n = rnpix[r]
+        width = 2 * n + 1
+        base = roffset[r]
+        for iw in range(nweights):
+            # G_k(p): livetime with cos θ > c_k at position p; whole records summed along k first
+            run_whole = np.zeros(width, np.int64)
+            previous = np.zeros(n, np.int64)
+            for k in range(nbins):
+                col = base + k * width
+                acc = 0
+                g = np.zeros(n, np.int64)
+                for p in range(2 * n):
+                    run_whole[p] += whole[col + p, iw]
+                    acc += arcs[col + p, iw] + run_whole[p]
+                    g[p if p < n else p - n] += acc
+                # bin k lies between edges k and k - 1 (G_{-1} = 0)
+                for j in range(n):
+                    out[iw, row0 + j, k] = g[j] - previous[j]
+                previous = g
+        row0 += n
 
 
 def accumulate_livetime(
@@ -265,16 +412,16 @@ def accumulate_livetime(
     zenith_dec=None,
     zmax=180.0,
     rings=None,
-    chunk_size=2048,
     quantum=QUANTUM,
     in_quanta=False,
     windows=None,
+    threads=None,
 ):
     """Accumulate livetime per HEALPix pixel (RING order) and cos θ bin, exactly at pixel centres.
 
     The weights are rounded to integer multiples of ``quantum`` (1 µs) and accumulated as
-    integer-valued doubles, which are summed exactly: pixels without livetime get exactly zero
-    and the result does not depend on the order of summation (time chunks, parallel workers).
+    64-bit integers, which are summed exactly: pixels without livetime get exactly zero and the
+    result does not depend on the order of summation (time chunks, parallel workers).
 
     Parameters
     ----------
@@ -293,15 +440,16 @@ def accumulate_livetime(
         Maximum zenith angle in deg.
     rings : `~numpy.ndarray`, optional
         Ring indices (0-based) to compute; all by default.
-    chunk_size : int
-        Number of intervals processed together.
     windows : tuple of `~numpy.ndarray`, optional
         ``(phi_centre, half_width)`` in rad per computed ring: only the pixels of the ring within
         this azimuth window are needed (region-of-interest mode); others may be wrong.
     quantum : float
         Time resolution of the accumulation (s).
     in_quanta : bool
-        Return the values in units of ``quantum`` (integer-valued) instead of seconds.
+        Return the values in units of ``quantum`` (``int64``) instead of seconds.
+    threads : int, optional
+        Number of threads running the compiled kernel (the rings are shared out between them); by
+        default ``NUMBA_NUM_THREADS`` (the number of cores). The result does not depend on it.
 
     Returns
     -------
@@ -312,174 +460,57 @@ def accumulate_livetime(
 
     Notes
     -----
-    Per ring and interval, the edges ``k`` split into three ranges: ``cos θ > c_k`` nowhere on
-    the ring (nothing to do), on an arc (one arccos, two arc ends), or everywhere (the whole ring,
-    or the zenith arc). Intervals are sorted by the declination of SCZ, so that a chunk of
-    intervals shares nearly the same ranges: arcs are evaluated densely only over the edge columns
-    where some interval of the chunk has a proper arc, and the "everywhere" edges are recorded
-    once, at the first such edge, in a second difference array that is summed along the edges.
+    The loops over rings, intervals and edges run in a compiled kernel (numba): per ring and
+    interval, the edges ``k`` split into three ranges: ``cos θ > c_k`` nowhere on the ring
+    (nothing to do), on an arc (one arccos, two arc ends), or everywhere (the arc of the zenith
+    cut, recorded once and summed along the edges).
     """
     edges = np.asarray(costheta_edges, float)
     nbins = len(edges) - 1
-    nweights = len(weights)
-    weights = [np.round(np.asarray(w, float) / quantum) for w in weights]
     use_zenith = zmax < 180.0
     zcut = np.cos(np.radians(zmax))
-
-    active = np.zeros(len(weights[0]), bool)
-    for w in weights:
-        active |= w != 0
+    wq = np.array([np.round(np.asarray(w, float) / quantum) for w in weights]).astype(np.int64)
+    active = np.any(wq != 0, axis=0)
+    wq = np.ascontiguousarray(wq[:, active].T)
     scz = _unit_vectors(np.asarray(scz_ra, float)[active], np.asarray(scz_dec, float)[active])
-    weights = [w[active] for w in weights]
     if use_zenith:
         if zenith_ra is None or zenith_dec is None:
             raise LivetimeCubeError("zmax < 180 needs the zenith direction of every interval")
         zen = _unit_vectors(np.asarray(zenith_ra, float)[active], np.asarray(zenith_dec, float)[active])
-    # sort by cos(colatitude) of SCZ: neighbouring intervals cross the same edges on a ring
-    order = np.argsort(scz[:, 2], kind="stable")
-    scz = scz[order]
-    weights = [w[order] for w in weights]
-    if use_zenith:
-        zen = zen[order]
+    else:
+        zen = scz
 
     geom = _RingGeometry(nside, rings)
-    c_k = edges[1:]  # edge k (column k) : pixel counted when cos θ > c_k
-    neg_c = -c_k
-    # per ring: arcs (summed along pixels) and "whole" records (summed along edges, then pixels)
-    arcs = [np.zeros((nweights, nbins * (2 * n + 1))) for n in geom.npix]
-    whole = [np.zeros((nweights, nbins * (2 * n + 1))) for n in geom.npix]
+    widths = nbins * (2 * geom.npix + 1)
+    roffset = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
+    arcs = np.zeros((int(widths.sum()), wq.shape[1]), np.int64)
+    whole = np.zeros_like(arcs)
+    if windows is None:
+        win_centre = win_half = np.zeros(0)
+    else:
+        win_centre, win_half = (np.ascontiguousarray(v, dtype=float) for v in windows)
+    args = (
+        np.ascontiguousarray(edges[1:]),
+        geom.cos, geom.sin, geom.npix, geom.phi0, geom.dphi, roffset,
+        np.ascontiguousarray(scz[:, 2]), np.hypot(scz[:, 0], scz[:, 1]), np.arctan2(scz[:, 1], scz[:, 0]),
+        np.ascontiguousarray(zen[:, 2]), np.hypot(zen[:, 0], zen[:, 1]), np.arctan2(zen[:, 1], zen[:, 0]),
+        wq, use_zenith, zcut, win_centre, win_half, arcs, whole,
+    )
+    # rings shared out between threads (interleaved, for balance); each ring has one writer
+    nthreads = max(1, min(int(numba_config.NUMBA_NUM_THREADS if threads is None else threads), len(geom.npix)))
+    parts = [np.arange(i, len(geom.npix), nthreads) for i in range(nthreads)]
+    if nthreads == 1:
+        _ring_kernel(parts[0], *args)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
 
-    nrows = len(weights[0])
-    for i0 in range(0, nrows, chunk_size):
-        sl = slice(i0, min(i0 + chunk_size, nrows))
-        zs = scz[sl, 2]
-        ss = np.hypot(scz[sl, 0], scz[sl, 1])
-        phis = np.arctan2(scz[sl, 1], scz[sl, 0])
-        w_chunk = [w[sl] for w in weights]
-        if use_zenith:
-            zz = zen[sl, 2]
-            sz = np.hypot(zen[sl, 0], zen[sl, 1])
-            phiz = np.arctan2(zen[sl, 1], zen[sl, 0])
-        for r in range(len(geom.npix)):
-            n = int(geom.npix[r])
-            width = 2 * n + 1
-            x = geom.cos[r] * zs
-            y = geom.sin[r] * ss
-            if windows is None:
-                cmax = x + y
-                cmin = x - y
-            else:
-                # extreme cos θ over the azimuth window of the ring
-                dist = np.abs(np.remainder(phis - windows[0][r] + np.pi, 2 * np.pi) - np.pi)
-                cmax = x + y * np.cos(np.maximum(dist - windows[1][r], 0.0))
-                cmin = x + y * np.cos(np.minimum(dist + windows[1][r], np.pi))
-            sel = cmax > c_k[-1]
-            if use_zenith:
-                xz = geom.cos[r] * zz
-                yz = geom.sin[r] * sz
-                if windows is None:
-                    sel &= xz + yz > zcut
-                else:
-                    distz = np.abs(np.remainder(phiz - windows[0][r] + np.pi, 2 * np.pi) - np.pi)
-                    sel &= xz + yz * np.cos(np.maximum(distz - windows[1][r], 0.0)) > zcut
-            rows = np.flatnonzero(sel)
-            if len(rows) == 0:
-                continue
-            x, y, cmax, cmin = x[rows], y[rows], cmax[rows], cmin[rows]
-            u = (phis[rows] - geom.phi0[r]) / geom.dphi[r]
-            # reference arc Z of each interval on this ring: [zstart, zstart + zcount)
-            if use_zenith:
-                yzr = yz[rows]
-                tz = (zcut - xz[rows]) / np.where(yzr > 0, yzr, 1e-300)
-                np.clip(tz, -1.0, 1.0, out=tz)
-                hz = np.arccos(tz) / geom.dphi[r]
-                uz = (phiz[rows] - geom.phi0[r]) / geom.dphi[r]
-                zlo = np.floor(uz - hz) + 1
-                zcount = np.clip(np.ceil(uz + hz) - zlo, 0, n)
-                zstart = _fmod_int(zlo, n)
-            else:
-                # the whole ring, starting opposite SCZ, so that arcs around SCZ do not wrap
-                zcount = np.full(len(rows), float(n))
-                zstart = _fmod_int(np.floor(u) - n // 2, n)
-            # edge columns: [k_first, k_whole) hold proper arcs for some interval of the chunk
-            k_first = int(np.searchsorted(neg_c, -cmax.max(), side="right"))
-            k_whole_rows = np.searchsorted(neg_c, -cmin, side="left")
-            k_whole = int(k_whole_rows.max())
-            wr = [w[rows] for w in w_chunk]
-            zs_idx = zstart.astype(np.int64)
-            ze_idx = (zstart + zcount).astype(np.int64)
-            if k_whole < nbins:
-                # edges k >= k_whole: cos θ > c_k on the whole ring, i.e. the arc Z
-                base = k_whole * width
-                acc = whole[r]
-                for iw in range(nweights):
-                    acc[iw] += np.bincount(base + zs_idx, weights=wr[iw], minlength=nbins * width)
-                    acc[iw] -= np.bincount(base + ze_idx, weights=wr[iw], minlength=nbins * width)
-            if k_whole <= k_first:
-                continue
-            cols = slice(k_first, k_whole)
-            ncols = k_whole - k_first
-            yy = np.where(y > 0, y, 1e-300)
-            t = (c_k[cols][None, :] - x[:, None]) * (1.0 / yy)[:, None]
-            np.clip(t, -1.0, 1.0, out=t)
-            h = np.arccos(t)
-            h *= 1.0 / geom.dphi[r]
-            lo = np.floor(u[:, None] - h)
-            lo += 1
-            count = np.ceil(u[:, None] + h)
-            count -= lo
-            np.clip(count, 0, n, out=count)
-            # arc relative to the start of Z, intersected with Z = [0, zcount)
-            rel = lo - zstart[:, None]
-            rel -= n * np.floor(rel * (1.0 / n))
-            end = rel + count
-            wrap = end - n
-            np.minimum(end, zcount[:, None], out=end)
-            np.maximum(end, rel, out=end)
-            # events in the columns [k_first, k_whole) only: +w at arc starts, -w at arc ends
-            colbase = (np.arange(ncols) * width)[None, :] + zs_idx[:, None]
-            events = np.empty(2 * rel.size, dtype=np.int64)
-            colbase_f = colbase.astype(float)
-            rel += colbase_f
-            end += colbase_f
-            events[: rel.size] = rel.ravel()
-            events[rel.size :] = end.ravel()
-            size = ncols * width
-            target = slice(k_first * width, k_whole * width)
-            acc = arcs[r]
-            signed = np.empty(2 * rel.size)
-            for iw in range(nweights):
-                signed[: rel.size] = np.repeat(wr[iw], ncols)
-                np.negative(signed[: rel.size], out=signed[rel.size :])
-                acc[iw, target] += np.bincount(events, weights=signed, minlength=size)
-            # the part of an arc that wraps past the start of Z: [0, min(wrap, zcount))
-            wrapped = np.flatnonzero(wrap.ravel() > 0)
-            if len(wrapped):
-                rr = wrapped // ncols
-                wrap_end = np.minimum(wrap.ravel()[wrapped], zcount[rr]).astype(np.int64)
-                cb = colbase.ravel()[wrapped]
-                for iw in range(nweights):
-                    wsel = wr[iw][rr]
-                    acc[iw, target] += np.bincount(cb, weights=wsel, minlength=size)
-                    acc[iw, target] -= np.bincount(cb + wrap_end, weights=wsel, minlength=size)
-
-    # one cumulative sum per ring: G_k(pixel) = livetime with cos θ > c_k
+        with ThreadPoolExecutor(nthreads) as pool:
+            for future in [pool.submit(_ring_kernel, part, *args) for part in parts]:
+                future.result()
     ring_index = np.concatenate([s + np.arange(n) for s, n in zip(geom.startpix, geom.npix)])
-    values = [np.zeros((len(ring_index), nbins)) for _ in range(nweights)]
-    row0 = 0
-    for r, n in enumerate(geom.npix):
-        n = int(n)
-        block = arcs[r].reshape(nweights, nbins, 2 * n + 1)
-        block += np.cumsum(whole[r].reshape(nweights, nbins, 2 * n + 1), axis=1)
-        cum = np.cumsum(block[:, :, : 2 * n], axis=2)
-        g = cum[:, :, :n] + cum[:, :, n:]
-        # bins: b = 0..nbins-1 lies between edges b+1 and b (G_0 = 0)
-        lt = np.diff(g, axis=1, prepend=0.0)
-        for iw in range(nweights):
-            values[iw][row0 : row0 + n] = lt[iw].T
-        row0 += n
-    if not in_quanta:
-        values = [v * quantum for v in values]
+    out = np.empty((wq.shape[1], len(ring_index), nbins), np.int64)
+    _ring_cumsum(geom.npix, roffset, arcs, whole, nbins, out)
+    values = list(out) if in_quanta else [v * quantum for v in out]
     return ring_index, values
 
 
@@ -616,7 +647,7 @@ def _ring_windows(nside, rings, ring_pixels):
     return centre, half
 
 
-def _chunk_task(nside, edges, binning, nphibins, zmax, rings, pixel_vectors, arrays, windows=None):
+def _chunk_task(nside, edges, binning, nphibins, zmax, rings, pixel_vectors, arrays, windows=None, threads=None):
     """Livetime of one time chunk (module level so that it can run in a worker process)."""
     w, ww = arrays["w"], arrays["ww"]
     if nphibins:
@@ -639,6 +670,7 @@ def _chunk_task(nside, edges, binning, nphibins, zmax, rings, pixel_vectors, arr
         rings=rings,
         in_quanta=True,
         windows=windows,
+        threads=threads,
     )
     return live, wlive
 
@@ -736,6 +768,14 @@ def livetime_cube_arrays(
         ring_pixels = hp.nest2ring(nside, pixels) if nest else pixels
         rings = _rings_of_pixels(nside, ring_pixels)
         windows = _ring_windows(nside, rings, ring_pixels)
+        # intervals whose boresight (or zenith) is too far from every pixel of the region add nothing
+        centre = _unit_vectors(lon, lat)
+        reach = np.arccos(np.clip(centre @ np.array(hp.pix2vec(nside, ring_pixels)), -1, 1)).max() + 1e-6
+        near = np.ones(len(arrays["w"]), bool)
+        for key, limit in (("scz", np.arccos(edges[-1]) + reach), ("zen", np.radians(zmax) + reach)):
+            if limit < np.pi:
+                near &= _unit_vectors(arrays[f"{key}_ra"], arrays[f"{key}_dec"]) @ centre > np.cos(limit)
+        arrays = {key: value[near] for key, value in arrays.items()}
     else:
         pixels, rings, windows = None, None, None
         ring_pixels = np.arange(npix)
@@ -744,15 +784,17 @@ def livetime_cube_arrays(
         theta, phi = hp.pix2ang(nside, ring_pixels)
         pixel_vectors = np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], -1)
 
-    nrows = len(active)
+    nrows = len(arrays["w"])
     if n_chunks is None:
         # few chunks: each partial cube is (npix, nbins) doubles, all held until summed
         n_chunks = max(1, int(np.ceil(nrows / ROWS_PER_CHUNK)), int(n_jobs or 1))
     bounds = np.linspace(0, nrows, int(max(1, min(n_chunks, max(nrows, 1)))) + 1).astype(int)
+    # chunks in parallel processes: one kernel thread each; otherwise numba's threads
+    threads = 1 if int(n_jobs or 1) > 1 else None
     inputs = []
     for i0, i1 in zip(bounds[:-1], bounds[1:]):
         chunk = {key: value[i0:i1] for key, value in arrays.items()}
-        inputs.append((nside, edges, binning, phibins, zmax, rings, pixel_vectors, chunk, windows))
+        inputs.append((nside, edges, binning, phibins, zmax, rings, pixel_vectors, chunk, windows, threads))
     pool_kwargs = None if n_jobs is None else {"processes": int(n_jobs)}
     results = parallel.run_multiprocessing(
         _chunk_task,
@@ -766,8 +808,8 @@ def livetime_cube_arrays(
     for a, b in results[1:]:
         live += a
         wlive += b
-    live *= QUANTUM
-    wlive *= QUANTUM
+    live = live * QUANTUM
+    wlive = wlive * QUANTUM
 
     # rows come in RING order of the computed rings; map to the requested ordering and region
     if phibins:

@@ -220,7 +220,9 @@ class LivetimeCube:
             summed exactly.
         n_jobs : int, optional
             Number of parallel processes over the time chunks (default: Gammapy's
-            ``N_JOBS_DEFAULT``). Serial and parallel runs give identical results.
+            ``N_JOBS_DEFAULT``). With more than one, each process runs the compiled kernel on one
+            thread; otherwise the kernel shares the rings out between numba's threads
+            (``NUMBA_NUM_THREADS``). Serial and parallel runs give identical results.
         parallel_backend : {"multiprocessing", "ray"}, optional
             Gammapy parallel backend (default: Gammapy's ``BACKEND_DEFAULT``).
 
