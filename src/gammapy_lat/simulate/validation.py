@@ -4,7 +4,8 @@
 background along one simulated spacecraft history, reduces them with
 `~gammapy_lat.makers.LATMapDatasetMaker` (exposure, PSF and dispersion maps are made once: they
 do not depend on the realisation; the counts are binned for each), fits the amplitude and index
-of the source (and the isotropic normalisation) and returns the fitted values, errors and pulls
+of the source (and the isotropic normalisation; optionally its position, and the normalisation of
+a smooth Galactic ridge added to the sky) and returns the fitted values, errors and pulls
 ``(fit - true) / error``. Unbiased simulation and reduction give pulls of mean 0 and standard
 deviation 1.
 """
@@ -21,18 +22,20 @@ __all__ = ["closed_loop", "pull_summary"]
 log = logging.getLogger(__name__)
 
 
-def _models(position, amplitude, index, iso_amplitude):
+def _models(position, amplitude, index, iso_amplitude, frame="icrs", ridge_amplitude=None):
     from gammapy.modeling.models import (
         ConstantSpatialModel,
+        GaussianSpatialModel,
         Models,
         PointSpatialModel,
         PowerLawSpectralModel,
         SkyModel,
     )
 
+    pos = position.transform_to(frame)
     source = SkyModel(
         PowerLawSpectralModel(index=index, amplitude=amplitude, reference="1 GeV"),
-        PointSpatialModel(lon_0=position.ra, lat_0=position.dec, frame="icrs"),
+        PointSpatialModel(lon_0=pos.spherical.lon, lat_0=pos.spherical.lat, frame=frame),
         name="source",
     )
     iso = SkyModel(
@@ -40,7 +43,18 @@ def _models(position, amplitude, index, iso_amplitude):
         ConstantSpatialModel(value="1 sr-1"),
         name="isotropic",
     )
-    return Models([source, iso])
+    models = [source, iso]
+    if ridge_amplitude is not None:
+        # the smooth Galactic ridge of the default simulation: 60 deg along the plane, 3.2 deg across
+        models.append(
+            SkyModel(
+                PowerLawSpectralModel(index=2.6, amplitude=ridge_amplitude, reference="1 GeV"),
+                GaussianSpatialModel(lon_0="0 deg", lat_0="0 deg", sigma="60 deg", e=0.9986, phi="90 deg",
+                                     frame="galactic"),
+                name="galactic_ridge",
+            )
+        )
+    return Models(models)
 
 
 def closed_loop(
@@ -58,6 +72,9 @@ def closed_loop(
     binsz=0.2 * u.deg,
     fit_radius=2.5 * u.deg,
     seed=0,
+    frame="icrs",
+    fit_position=False,
+    ridge_amplitude=None,
 ):
     """Fit independent simulated realisations of a point source and return the pulls.
 
@@ -83,12 +100,21 @@ def closed_loop(
         Radius of the fitted region (``mask_fit``) around the source.
     seed : int
         Seed of the first realisation (then ``seed + i``).
+    frame : {"icrs", "galactic"}
+        Frame of the counts map and of the source position parameters.
+    fit_position : bool
+        Also fit the source position (``lon_0``, ``lat_0`` in ``frame``).
+    ridge_amplitude : str or `~astropy.units.Quantity`, optional
+        Add the smooth Galactic ridge of the default simulation (a Gaussian 60 deg long and
+        3.2 deg wide along the plane, index 2.6) with this amplitude at 1 GeV; its normalisation
+        is fitted.
 
     Returns
     -------
     table : `~astropy.table.Table`
         One row per realisation: fitted ``amplitude``, ``index``, ``iso_norm`` with errors,
-        ``pull_amplitude``, ``pull_index``, ``n_events``, ``success``; ``meta`` holds the truth.
+        ``pull_amplitude``, ``pull_index``, ``n_events``, ``success`` (with ``fit_position``
+        also ``lon``, ``lat`` with errors and ``pull_lon``, ``pull_lat``); ``meta`` holds the truth.
     """
     from gammapy.datasets import Datasets
     from gammapy.maps import MapAxis, WcsGeom
@@ -106,7 +132,7 @@ def closed_loop(
     irfs = LATIRFs.from_caldb(irf_name, evtype, caldb=caldb)
     tstart = 239557417.0
     spacecraft = simulate_spacecraft(tstart, tstart + u.Quantity(duration, "s").value)
-    truth = _models(position, amplitude, index, iso_amplitude)
+    truth = _models(position, amplitude, index, iso_amplitude, frame=frame, ridge_amplitude=ridge_amplitude)
     emin, emax = (u.Quantity(e, "MeV") for e in energy_range)
     roi_radius = 0.75 * u.Quantity(map_width, "deg") + 0.5 * u.deg
     simulator = EventSimulator(
@@ -118,7 +144,8 @@ def closed_loop(
     # fine true-energy bins: the exposure is taken at the bin centres
     nbin_true = int(np.ceil(8 * np.log10(2.25 * emax / emin)))
     energy_axis_true = MapAxis.from_energy_bounds(emin / 1.5, emax * 1.5, nbin=nbin_true, name="energy_true")
-    geom = WcsGeom.create(skydir=position, frame="icrs", binsz=binsz, width=map_width, axes=[energy_axis])
+    geom = WcsGeom.create(skydir=position.transform_to(frame), frame=frame, binsz=binsz, width=map_width,
+                          axes=[energy_axis])
     reference = create_lat_map_dataset(geom, energy_axis_true=energy_axis_true, name="loop")
     maker = LATMapDatasetMaker(irf_name=irf_name, caldb=caldb, ltcube_kwargs={"nside": 64, "nbins": 40})
     mask_fit = geom.region_mask([CircleSkyRegion(position, u.Quantity(fit_radius, "deg"))])
@@ -127,6 +154,8 @@ def closed_loop(
     rows = []
     datasets = None
     true_amp = truth["source"].spectral_model.amplitude.value
+    true_lon = truth["source"].spatial_model.lon_0.value
+    true_lat = truth["source"].spatial_model.lat_0.value
     for i in range(n_realisations):
         events = simulator.simulate(truth, random_state=seed + i)
         observation = LATObservation(events, _spacecraft_data(spacecraft), obs_id=i, irf_name=irf_name)
@@ -135,11 +164,19 @@ def closed_loop(
             dataset.mask_fit = mask_fit
             datasets = Datasets([dataset])
             models = truth.copy()
-            models["source"].spatial_model.lon_0.frozen = True
-            models["source"].spatial_model.lat_0.frozen = True
+            spatial = models["source"].spatial_model
+            spatial.lon_0.frozen = spatial.lat_0.frozen = not fit_position
+            if fit_position:
+                spatial.lon_0.value = true_lon + 0.05 / np.cos(np.radians(true_lat))
+                spatial.lat_0.value = true_lat - 0.05
             models["isotropic"].spectral_model.index.frozen = True
             models["source"].spectral_model.amplitude.value = true_amp * 0.8
             models["source"].spectral_model.index.value = index + 0.15
+            if "galactic_ridge" in models.names:
+                ridge = models["galactic_ridge"]
+                for par in ridge.parameters:
+                    par.frozen = par.name != "amplitude"
+                ridge.spectral_model.amplitude.value *= 1.2
             datasets.models = models
             start = [(par, par.value) for par in datasets.models.parameters]
         else:
@@ -151,6 +188,7 @@ def closed_loop(
         result = Fit().run(datasets)
         spec = datasets.models["source"].spectral_model
         iso = datasets.models["isotropic"].spectral_model
+        spatial = datasets.models["source"].spatial_model
         rows.append(
             (
                 i,
@@ -162,6 +200,10 @@ def closed_loop(
                 spec.index.error,
                 iso.amplitude.value,
                 iso.amplitude.error,
+                spatial.lon_0.value,
+                spatial.lon_0.error,
+                spatial.lat_0.value,
+                spatial.lat_0.error,
                 bool(result.success),
             )
         )
@@ -169,15 +211,24 @@ def closed_loop(
     table = Table(
         rows=rows,
         names=["realisation", "n_events", "n_fitted", "amplitude", "amplitude_err", "index", "index_err",
-               "iso_amplitude", "iso_amplitude_err", "success"],
+               "iso_amplitude", "iso_amplitude_err", "lon", "lon_err", "lat", "lat_err", "success"],
     )
     table["pull_amplitude"] = (table["amplitude"] - true_amp) / table["amplitude_err"]
     table["pull_index"] = (table["index"] - index) / table["index_err"]
+    if fit_position:
+        dlon = (table["lon"] - true_lon + 180.0) % 360.0 - 180.0
+        table["pull_lon"] = dlon / table["lon_err"]
+        table["pull_lat"] = (table["lat"] - true_lat) / table["lat_err"]
+    else:
+        table.remove_columns(["lon", "lon_err", "lat", "lat_err"])
     table.meta.update(
         {
             "irf": irf_name,
             "true_amplitude": true_amp,
             "true_index": index,
+            "true_lon": true_lon,
+            "true_lat": true_lat,
+            "frame": frame,
             "duration_s": u.Quantity(duration, "s").value,
             "setup_time_s": setup_time,
             "total_time_s": time.perf_counter() - t0,
@@ -193,9 +244,10 @@ def _spacecraft_data(table):
 
 
 def pull_summary(table):
-    """Mean and standard deviation of the amplitude and index pulls."""
+    """Mean and standard deviation of the amplitude and index pulls (and position, if fitted)."""
     out = {}
-    for name in ("amplitude", "index"):
+    names = [name for name in ("amplitude", "index", "lon", "lat") if f"pull_{name}" in table.colnames]
+    for name in names:
         pulls = np.asarray(table[f"pull_{name}"], float)
         out[name] = (float(np.mean(pulls)), float(np.std(pulls, ddof=1)))
     return out
