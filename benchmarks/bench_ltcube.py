@@ -9,6 +9,11 @@ Usage::
     python benchmarks/bench_ltcube.py                    # the full benchmark (one year)
     python benchmarks/bench_ltcube.py --days 7 --fermipy-pixels 20   # quick look
 
+The kernel is compiled by numba (cached on disk): the compile time of a first call is measured
+separately, in a process with an empty cache directory (``NUMBA_CACHE_DIR``), and the timed cases
+run with a warm cache. With ``--n-jobs 1`` the kernel runs on numba's threads
+(``NUMBA_NUM_THREADS``, default: all cores); with ``--n-jobs N > 1`` on N processes of one thread.
+
 fermipy pins astropy < 8, so it lives in its own virtual environment; give its interpreter with
 ``--fermipy-python`` (default ``/tmp/fermipy-venv/bin/python``; created with
 ``python -m venv /tmp/fermipy-venv && /tmp/fermipy-venv/bin/pip install fermipy six``). The
@@ -76,9 +81,15 @@ def run_case(args):
     from gammapy_lat.livetime import LivetimeCube
 
     data, _ = make_ft2(args.days)
+    if args.case == "compile":
+        # one day of rows: the time of a first call (compiling without cache, loading it otherwise)
+        end = data["STOP"][2879]
+        keep = data["GTI_START"] < end
+        data = {k: v[:2880] for k, v in data.items() if not k.startswith("GTI")} | {
+            "GTI_START": data["GTI_START"][keep], "GTI_STOP": np.minimum(data["GTI_STOP"][keep], end)}
     table = Table({k: data[k] for k in ("START", "STOP", "LIVETIME", "RA_SCZ", "DEC_SCZ", "RA_ZENITH", "DEC_ZENITH")})
     gti = (data["GTI_START"], data["GTI_STOP"])
-    roi = None if args.case == "full" else (args.roi_ra, args.roi_dec, args.roi_radius)
+    roi = (args.roi_ra, args.roi_dec, args.roi_radius) if args.case == "roi" else None
     t0 = time.perf_counter()
     c0 = time.process_time()
     cube = LivetimeCube.compute(table, gti, nside=args.nside, nbins=args.nbins, zmax=args.zmax, roi=roi,
@@ -105,13 +116,13 @@ def run_case(args):
     print("RESULT " + json.dumps(result))
 
 
-def sub(args, case, n_jobs, save=None):
+def sub(args, case, n_jobs, save=None, env=None):
     cmd = [sys.executable, __file__, "--case", case, "--days", str(args.days), "--nside", str(args.nside),
            "--nbins", str(args.nbins), "--zmax", str(args.zmax), "--n-jobs", str(n_jobs),
            "--roi", str(args.roi_ra), str(args.roi_dec), str(args.roi_radius)]
     if save:
         cmd += ["--save", str(save)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])
 
@@ -127,7 +138,7 @@ def main():
     parser.add_argument("--fermipy-python", default="/tmp/fermipy-venv/bin/python")
     parser.add_argument("--fermipy-pixels", type=int, default=50,
                         help="Number of ROI pixels given to fermipy (its time is linear in pixels).")
-    parser.add_argument("--case", choices=["full", "roi"], default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--case", choices=["full", "roi", "compile"], default=None, help=argparse.SUPPRESS)
     parser.add_argument("--save", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--skip-full", action="store_true", help="Only the ROI-local case and fermipy.")
     parser.add_argument("--skip-serial", action="store_true", help="Full sky only with --n-jobs processes.")
@@ -147,6 +158,17 @@ def main():
           f"[{time.perf_counter() - t0:.1f} s to simulate/load]")
     print(f"load (uptime): {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} on {os.cpu_count()} cores")
     scale = 365.25 / args.days
+
+    import numba
+
+    print(f"numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads")
+    with tempfile.TemporaryDirectory() as cache:
+        # first call with an empty cache (compiles), then the same call with the cache filled
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        cold = sub(args, "compile", 1, env=env)
+        warm = sub(args, "compile", 1, env=env)
+        print(f"compile: first call (one day, full sky) {cold['wall']:.1f} s with an empty cache, "
+              f"{warm['wall']:.1f} s cached -> compile time {cold['wall'] - warm['wall']:.1f} s")
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
