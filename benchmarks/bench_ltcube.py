@@ -191,6 +191,9 @@ def main():
 
         # fermipy on a subset of the ROI pixels, same input
         fermipy = Path(args.fermipy_python)
+        if args.fermipy_pixels <= 0:
+            print("fermipy comparison skipped (--fermipy-pixels 0)")
+            return
         if not fermipy.exists():
             print(f"fermipy interpreter {fermipy} not found: comparison skipped")
             return
