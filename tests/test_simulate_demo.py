@@ -1,12 +1,10 @@
 """``gammapy-lat demo``: runs from nothing (SYNTHETIC response), writes products, recovers the truth."""
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from gammapy_lat.cli import cli
 
 
-@pytest.mark.slow
 def test_demo_command(tmp_path, monkeypatch):
     from astropy.table import Table
     from gammapy.datasets import MapDataset
