@@ -483,10 +483,7 @@ class Analysis:
         cfg = self.config.estimators.excess_map
         products = []
         for name, dataset in self._map_blocks(cfg.datasets).items():
-            edges = None
-            if cfg.energy.is_set:
-                axis = dataset.counts.geom.axes["energy"]
-                edges = u.Quantity([_first(cfg.energy.min, axis.edges[0]), _first(cfg.energy.max, axis.edges[-1])])
+            edges = _map_energy_edges(cfg.energy, dataset)
             dataset = dataset.copy(name=dataset.name)
             dataset.models = self.models
             estimator = ExcessMapEstimator(correlation_radius=cfg.correlation_radius, energy_edges=edges)
@@ -502,10 +499,7 @@ class Analysis:
         cfg = self.config.estimators.ts_map
         products = []
         for name, dataset in self._map_blocks(cfg.datasets).items():
-            edges = None
-            if cfg.energy.is_set:
-                axis = dataset.counts.geom.axes["energy"]
-                edges = u.Quantity([_first(cfg.energy.min, axis.edges[0]), _first(cfg.energy.max, axis.edges[-1])])
+            edges = _map_energy_edges(cfg.energy, dataset)
             dataset = dataset.copy(name=dataset.name)
             kept = [m for m in self.models if m.name not in cfg.exclude]
             dataset.models = Models(kept)
@@ -637,6 +631,14 @@ def _clip_edges(edges, lo, hi, min_fraction=0.3):
 
 def _first(value, default):
     return default if value is None else value
+
+
+def _map_energy_edges(energy, dataset):
+    """Energy edges of a map estimator: the configured range, open ends from the counts axis."""
+    if not energy.is_set:
+        return None
+    axis = dataset.counts.geom.axes["energy"]
+    return u.Quantity([_first(energy.min, axis.edges[0]), _first(energy.max, axis.edges[-1])])
 
 
 def _max(a, b):
