@@ -117,6 +117,12 @@ def test_datastore_errors(tmp_path, weekly_dir):
     store = LATDataStore(str(weekly_dir / "lat_photon_weekly_w*.fits"), str(weekly_dir / "lat_spacecraft_weekly_w000.fits"))
     with pytest.raises(LATDataError, match="does not cover"):
         store.get_observations()
+    empty = tmp_path / "empty_ft2.fits"
+    with fits.open(weekly_dir / "lat_spacecraft_weekly_w000.fits") as hdulist:
+        hdu = fits.BinTableHDU(hdulist["SC_DATA"].data[:0], header=hdulist["SC_DATA"].header, name="SC_DATA")
+        fits.HDUList([hdulist[0].copy(), hdu]).writeto(empty)
+    with pytest.raises(LATFileError, match="empty_ft2.fits: the SC_DATA table has no rows"):
+        LATDataStore(str(weekly_dir / "lat_photon_weekly_w*.fits"), str(empty))
 
 
 def test_observation_copy_pickle_and_observations_select_time(obs, exposure_reference):

@@ -284,6 +284,8 @@ class LATDataStore:
                         raise LATFileError(f"FT1 file {path} has no GTI extension")
                     header = hdulist["EVENTS"].header
                     gti = hdulist["GTI"].data
+                    if gti is not None and not {"START", "STOP"} <= set(gti.columns.names):
+                        raise LATFileError(f"FT1 file {path}: the GTI extension has no START/STOP columns")
                     start = np.asarray(gti["START"], float) if gti is not None else np.array([])
                     stop = np.asarray(gti["STOP"], float) if gti is not None else np.array([])
                     tstart = float(header.get("TSTART", start.min() if start.size else np.nan))
@@ -309,6 +311,11 @@ class LATDataStore:
                     if "SC_DATA" not in hdulist:
                         raise LATFileError(f"FT2 file {path} has no SC_DATA extension")
                     data = hdulist["SC_DATA"].data
+                    if data is None or len(data) == 0:
+                        raise LATFileError(f"FT2 file {path}: the SC_DATA table has no rows")
+                    missing = [c for c in ("START", "STOP") if c not in data.columns.names]
+                    if missing:
+                        raise LATFileError(f"FT2 file {path}: SC_DATA has no {'/'.join(missing)} column")
                     rows.append((float(data["START"][0]), float(data["STOP"][-1]), str(path)))
             except OSError as exc:
                 if isinstance(exc, LATFileError):
