@@ -344,17 +344,28 @@ def make_psf_map(ltcube, irfs, geom, efficiency=True):
     values = np.stack(values)  # (ntype, nE, ncth, nrad)
     average, exposure, valid = _weighted_average(ltcube, irfs, geom, energy, efficiency, values)
 
-    image = geom.to_image()
-    psf_geom = image.to_cube([rad_axis, energy_axis])
+    psf_map, exposure_map = _irf_and_exposure_maps(
+        geom.to_image(), rad_axis, energy_axis, average, exposure, valid, unit="sr-1"
+    )
+    return PSFMap(psf_map=psf_map, exposure_map=exposure_map)
+
+
+def _irf_and_exposure_maps(image, inner_axis, outer_axis, average, exposure, valid, unit):
+    """IRF map with axes ``(inner_axis, outer_axis)`` and its exposure map (inner axis squashed).
+
+    ``average`` has shape ``(nvalid, nouter, ninner)`` and ``exposure`` ``(nvalid, nouter)`` for
+    the pixels flagged in ``valid``; the other pixels stay zero.
+    """
+    geom = image.to_cube([inner_axis, outer_axis])
     npix = valid.size
-    data = np.zeros((energy_axis.nbin, rad_axis.nbin, npix), dtype=np.float32)
+    data = np.zeros((outer_axis.nbin, inner_axis.nbin, npix), dtype=np.float32)
     data[:, :, valid] = np.transpose(average, (1, 2, 0))
-    psf_map = Map.from_geom(psf_geom, data=data.reshape(psf_geom.data_shape), unit="sr-1")
-    expo_geom = psf_geom.squash("rad")
-    edata = np.zeros((energy_axis.nbin, 1, npix), dtype=np.float32)
+    irf_map = Map.from_geom(geom, data=data.reshape(geom.data_shape), unit=unit)
+    expo_geom = geom.squash(inner_axis.name)
+    edata = np.zeros((outer_axis.nbin, 1, npix), dtype=np.float32)
     edata[:, 0, valid] = exposure.T
     exposure_map = Map.from_geom(expo_geom, data=edata.reshape(expo_geom.data_shape), unit="cm2 s")
-    return PSFMap(psf_map=psf_map, exposure_map=exposure_map)
+    return irf_map, exposure_map
 
 
 def make_edisp_kernel_map(ltcube, irfs, geom, efficiency=True):
@@ -396,13 +407,7 @@ def make_edisp_kernel_map(ltcube, irfs, geom, efficiency=True):
     expo_geom = image.to_cube([energy_true_axis])
     average, exposure, valid = _weighted_average(ltcube, irfs, expo_geom, energy_true, efficiency, values)
 
-    kernel_geom = image.to_cube([energy_axis, energy_true_axis])
-    npix = valid.size
-    data = np.zeros((energy_true_axis.nbin, energy_axis.nbin, npix), dtype=np.float32)
-    data[:, :, valid] = np.transpose(average, (1, 2, 0))
-    kernel = Map.from_geom(kernel_geom, data=data.reshape(kernel_geom.data_shape), unit="")
-    expo_geom = kernel_geom.squash("energy")
-    edata = np.zeros((energy_true_axis.nbin, 1, npix), dtype=np.float32)
-    edata[:, 0, valid] = exposure.T
-    exposure_map = Map.from_geom(expo_geom, data=edata.reshape(expo_geom.data_shape), unit="cm2 s")
+    kernel, exposure_map = _irf_and_exposure_maps(
+        image, energy_axis, energy_true_axis, average, exposure, valid, unit=""
+    )
     return EDispKernelMap(edisp_kernel_map=kernel, exposure_map=exposure_map)
