@@ -289,6 +289,8 @@ def test_empty_selection_error(events):
         events.select(ra=0.0, dec=-80.0, rad=1.0)
     with pytest.raises(SelectionError, match="does not overlap"):
         events.select(emin=30000, emax=50000)
+    with pytest.raises(SelectionError, match="evtype=-1: a bit mask cannot be negative"):
+        events.select(evtype=-1)
     assert len(events.select(ra=0.0, dec=-80.0, rad=1.0, allow_empty=True)) == 0
 
 

@@ -428,23 +428,20 @@ class LATEventList:
         cuts = []
         pass_ver = self.pass_ver or "P8R3"
 
-        evclass = _evclass_mask(evclass)
-        if evclass is not None:
-            values = self.event_class
+        for name, column, bits, values in (
+            ("evclass", "EVENT_CLASS", _evclass_mask(evclass), lambda: self.event_class),
+            ("evtype", "EVENT_TYPE", evtype_mask(evtype), lambda: self.event_type),
+        ):
+            if bits is None:
+                continue
+            if bits < 0:
+                raise SelectionError(f"{name}={bits}: a bit mask cannot be negative")
+            values = values()
             if values is None:
-                raise SelectionError(f"{self.source}: no EVENT_CLASS column, cannot apply evclass={evclass}")
-            mask &= (values & np.uint64(evclass)) != 0
-            dss.add_bitmask("EVENT_CLASS", evclass, pass_ver)
-            cuts.append(f"evclass={evclass}")
-
-        evtype = evtype_mask(evtype)
-        if evtype is not None:
-            values = self.event_type
-            if values is None:
-                raise SelectionError(f"{self.source}: no EVENT_TYPE column, cannot apply evtype={evtype}")
-            mask &= (values & np.uint64(evtype)) != 0
-            dss.add_bitmask("EVENT_TYPE", evtype, pass_ver)
-            cuts.append(f"evtype={evtype}")
+                raise SelectionError(f"{self.source}: no {column} column, cannot apply {name}={bits}")
+            mask &= (values & np.uint64(bits)) != 0
+            dss.add_bitmask(column, bits, pass_ver)
+            cuts.append(f"{name}={bits}")
 
         if convtype is not None and int(convtype) >= 0:
             if "CONVERSION_TYPE" not in self.table.colnames:
