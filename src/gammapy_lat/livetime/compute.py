@@ -29,6 +29,7 @@ import numpy as np
 from numba import config as numba_config
 from numba import njit
 
+from ..data.gti import merge_intervals
 from ..errors import LATDataError, LivetimeCubeError
 
 __all__ = [
@@ -79,26 +80,6 @@ def roi_pixels(nside, nest, frame, lon, lat, radius):
 
 
 # ----------------------------------------------------------------------------- time weighting
-def merge_intervals(start, stop):
-    """Sorted union of time intervals (drops empty ones)."""
-    start = np.asarray(start, float)
-    stop = np.asarray(stop, float)
-    keep = stop > start
-    start, stop = start[keep], stop[keep]
-    if len(start) == 0:
-        return start, stop
-    order = np.argsort(start, kind="stable")
-    start, stop = start[order], stop[order]
-    run_stop = np.maximum.accumulate(stop)
-    new = np.ones(len(start), bool)
-    new[1:] = start[1:] > run_stop[:-1]
-    groups = np.cumsum(new) - 1
-    out_start = start[new]
-    out_stop = np.zeros(len(out_start))
-    np.maximum.at(out_stop, groups, stop)
-    return out_start, out_stop
-
-
 def gti_fractions(start, stop, gti_start, gti_stop):
     """Fraction of each interval ``[start, stop)`` inside the union of the GTIs.
 
