@@ -176,6 +176,21 @@ class AllSkyPipeline:
     def _partial(self, kind, name, key):
         return self.outdir / "partials" / kind / f"{name}_{key}.fits"
 
+    def _final(self, graph, kind, name, parts, code, func, **kwargs):
+        """Add the task combining ``parts`` into the final product ``final/<kind>_<name>_<key>.fits``."""
+        key = content_hash(kind, [t.key for t in parts], code)
+        return graph.add(
+            Task(
+                key=key,
+                kind=kind,
+                label=f"{kind} {name}",
+                output=self.outdir / "final" / f"{kind}_{name}_{key}.fits",
+                func=func,
+                kwargs=kwargs,
+                deps=tuple(t.key for t in parts),
+            )
+        )
+
     def build_graph(self):
         """The task graph of this configuration.
 
@@ -260,34 +275,16 @@ class AllSkyPipeline:
                             )
                         )
                     )
-                key = content_hash("ltcube", [t.key for t in lt_tasks], code)
-                livetime_finals[lt_name] = graph.add(
-                    Task(
-                        key=key,
-                        kind="ltcube",
-                        label=f"ltcube {lt_name}",
-                        output=self.outdir / "final" / f"ltcube_{lt_name}_{key}.fits",
-                        func=steps.coadd_livetime,
-                        kwargs=dict(partials=[str(t.output) for t in lt_tasks]),
-                        deps=tuple(t.key for t in lt_tasks),
-                    )
+                livetime_finals[lt_name] = self._final(
+                    graph, "ltcube", lt_name, lt_tasks, code, steps.coadd_livetime,
+                    partials=[str(t.output) for t in lt_tasks],
                 )
             lt_final = livetime_finals[lt_name]
-            key = content_hash("ccube", [t.key for t in count_tasks], code)
-            ccube = graph.add(
-                Task(
-                    key=key,
-                    kind="ccube",
-                    label=f"ccube {comp.name}",
-                    output=self.outdir / "final" / f"ccube_{comp.name}_{key}.fits",
-                    func=steps.coadd_counts,
-                    kwargs=dict(
-                        partials=[str(t.output) for t in count_tasks],
-                        gtis=[str(gti_tasks[c][0].output) for c in chunks],
-                        component=comp_dict,
-                    ),
-                    deps=tuple(t.key for t in count_tasks),
-                )
+            ccube = self._final(
+                graph, "ccube", comp.name, count_tasks, code, steps.coadd_counts,
+                partials=[str(t.output) for t in count_tasks],
+                gtis=[str(gti_tasks[c][0].output) for c in chunks],
+                component=comp_dict,
             )
             expo = None
             if comp.exposure:
@@ -317,22 +314,12 @@ class AllSkyPipeline:
                             )
                         )
                     )
-                key = content_hash("bexpmap", [t.key for t in tile_tasks], code)
-                expo = graph.add(
-                    Task(
-                        key=key,
-                        kind="bexpmap",
-                        label=f"bexpmap {comp.name}",
-                        output=self.outdir / "final" / f"bexpmap_{comp.name}_{key}.fits",
-                        func=steps.assemble_exposure,
-                        kwargs=dict(
-                            tiles=[str(t.output) for t in tile_tasks],
-                            ltcube=str(lt_final.output),
-                            component=comp_dict,
-                            irfs=cfg.irfs,
-                        ),
-                        deps=tuple(t.key for t in tile_tasks),
-                    )
+                expo = self._final(
+                    graph, "bexpmap", comp.name, tile_tasks, code, steps.assemble_exposure,
+                    tiles=[str(t.output) for t in tile_tasks],
+                    ltcube=str(lt_final.output),
+                    component=comp_dict,
+                    irfs=cfg.irfs,
                 )
             finals[comp.name] = {"counts": ccube, "livetime": lt_final, "exposure": expo}
         return graph, finals
