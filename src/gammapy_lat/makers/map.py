@@ -285,6 +285,13 @@ class LATMapDatasetMaker(Maker):
             self._irfs_cache[key] = LATIRFs.from_caldb(irf_name, evtype, caldb=self.caldb, psf=psf, edisp=edisp)
         return self._irfs_cache[key]
 
+    def _selected_irfs(self, observation, psf=False, edisp=False):
+        # One CALDB load per observation with every component the selection needs, shared by
+        # the exposure, PSF and energy-dispersion maps (instead of one load for each).
+        psf = psf or "psf" in self.selection
+        edisp = edisp or "edisp" in self.selection
+        return self.get_irfs(observation, psf=psf, edisp=edisp)
+
     def _ltcube_key(self, observation, geom):
         return (
             observation.obs_id,
@@ -395,7 +402,7 @@ class LATMapDatasetMaker(Maker):
 
         if ltcube is None:
             ltcube = self.get_livetime_cube(observation, geom)
-        irfs = self.get_irfs(observation, psf=False, edisp=False)
+        irfs = self._selected_irfs(observation)
         exposure = make_exposure_map(ltcube, irfs, geom, interp=self.exposure_interp)
         if observation.spacecraft is not None:
             exposure.meta["livetime"] = observation.observation_live_time_duration
@@ -413,7 +420,7 @@ class LATMapDatasetMaker(Maker):
 
         if ltcube is None:
             ltcube = self.get_livetime_cube(observation, geom)
-        irfs = self.get_irfs(observation, psf=True, edisp=False)
+        irfs = self._selected_irfs(observation, psf=True)
         return make_psf_map(ltcube, irfs, geom)
 
     def make_edisp_kernel(self, geom, observation, ltcube=None):
@@ -422,7 +429,7 @@ class LATMapDatasetMaker(Maker):
 
         if ltcube is None:
             ltcube = self.get_livetime_cube(observation, geom)
-        irfs = self.get_irfs(observation, psf=False, edisp=True)
+        irfs = self._selected_irfs(observation, edisp=True)
         return make_edisp_kernel_map(ltcube, irfs, geom)
 
     def make_meta_table(self, observation):
