@@ -507,7 +507,7 @@ class Analysis:
                 spectral_model=PowerLawSpectralModel(index=cfg.index), spatial_model=PointSpatialModel()
             )
             estimator = TSMapEstimator(
-                model=kernel, kernel_width=cfg.kernel_width, energy_edges=edges,
+                kernel_model=kernel, kernel_width=cfg.kernel_width, energy_edges=edges,
                 selection_optional=[], n_jobs=self.config.general.n_jobs,
             )
             result = estimator.run(dataset)
