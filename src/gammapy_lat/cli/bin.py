@@ -89,4 +89,4 @@ def bin_command(
         exposure = spacecraft.livetime_in_gti(events.gti_start, events.gti_stop)
     counts = bin_events(events, geom)
     write_counts_map(counts, outfile, events=events, overwrite=clobber, exposure=exposure)
-    click.echo(f"Binned {int(counts.data.sum())} of {len(events)} events into {counts.geom.data_shape} -> {outfile}")
+    click.echo(f"Binned {int(counts.data.sum())} of {len(events)} events into {tuple(int(n) for n in counts.geom.data_shape)} -> {outfile}")

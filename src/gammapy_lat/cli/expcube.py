@@ -117,7 +117,7 @@ def expcube_command(ltcube, irf_name, evtype, caldb, cmap, nxpix, nypix, binsz, 
     cube, irfs = _load(ltcube, irf_name, evtype, caldb)
     exposure = make_exposure_map(cube, irfs, geom, interp=interp)
     write_exposure_cube(exposure, outfile, gti=cube.gti, irf_name=irfs.irf_name, evtype=irfs.evtype, overwrite=clobber)
-    click.echo(f"Wrote {outfile}: exposure {geom.data_shape} for {irfs.irf_name} evtype {irfs.evtype}")
+    click.echo(f"Wrote {outfile}: exposure {tuple(int(n) for n in geom.data_shape)} for {irfs.irf_name} evtype {irfs.evtype}")
 
 
 def _position(ra, dec):
