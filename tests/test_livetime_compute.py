@@ -374,3 +374,94 @@ def test_error_bad_gti():
         LivetimeCube.compute(table, (np.array([0.0, np.nan]), np.array([10.0, 20.0])), nside=4, nbins=5)
     with pytest.raises(LATDataError, match="START=.*> STOP"):
         LivetimeCube.compute(table, (np.array([20.0]), np.array([10.0])), nside=4, nbins=5)
+
+
+# --------------------------------------------------------------------------- compiled kernel pieces
+def test_fast_arccos_within_tolerance():
+    """The polynomial arccos of the kernel stays within its stated tolerance of numpy's arccos."""
+    from gammapy_lat.livetime.compute import ACOS_TOLERANCE, _fast_arccos
+
+    t = np.concatenate([np.linspace(-1, 1, 20001), [-1.0, -1 + 1e-15, -1e-300, 0.0, 1e-300, 1 - 1e-15, 1.0]])
+    err = np.abs([_fast_arccos(v) - np.arccos(v) for v in t])
+    assert err.max() < ACOS_TOLERANCE
+    # the bound is tight enough to matter: the polynomial is not the exact function
+    assert err.max() > 1e-9
+
+
+def test_arc_ends_exact_near_pixel_centres():
+    """Arc ends within the polynomial's error of a pixel centre are decided exactly.
+
+    Reference: the pixels ``j`` with ``cos((j - u) Δφ) > t`` found by evaluating the cosine of every
+    pixel, with ``t`` chosen so that an arc end falls 1e-9 to 1e-6 pixels from a pixel centre.
+    """
+    from gammapy_lat.livetime.compute import ACOS_TOLERANCE, _arc, _fast_arccos
+
+    n = 256
+    dphi = 2 * np.pi / n
+    rng = np.random.default_rng(1)
+    polynomial_wrong = 0
+    for _ in range(300):
+        u = rng.uniform(0, n)
+        # the lower arc end u - half lies just beside the centre of pixel floor(u) - m
+        m = rng.integers(1, n // 2 - 2)
+        half = u - (np.floor(u) - m) - rng.choice([-1, 1]) * 10 ** rng.uniform(-9, -6)
+        t = np.cos(half * dphi)
+        j = np.arange(np.floor(u - n / 2), np.ceil(u + n / 2))
+        inside = j[np.cos((j - u) * dphi) > t]
+        lo, count = _arc(u, t, 1 / dphi, ACOS_TOLERANCE / dphi, float(n))
+        assert (lo, count) == (inside[0], len(inside))
+        h = _fast_arccos(t) / dphi
+        polynomial_wrong += (np.floor(u - h) + 1, np.ceil(u + h) - np.floor(u - h) - 1) != (lo, count)
+    # these cases do need the exact arccos
+    assert polynomial_wrong > 0
+
+
+def test_window_range_against_sampling():
+    """Extreme ``x + y cos(φ - φ_w)`` over an azimuth window, against dense sampling of the window."""
+    from gammapy_lat.livetime.compute import _window_range
+
+    rng = np.random.default_rng(2)
+    for _ in range(500):
+        x, y = rng.uniform(-0.5, 0.5), rng.uniform(0, 1)
+        phi, centre = rng.uniform(-np.pi, np.pi, 2)
+        half = rng.choice([rng.uniform(0, np.pi), np.pi])
+        vmax, vmin = _window_range(x, y, np.cos(phi), np.sin(phi), np.cos(centre), np.sin(centre),
+                                   np.cos(half), np.sin(half))
+        sampled = x + y * np.cos(centre + np.linspace(-half, half, 20001) - phi)
+        assert sampled.max() - 1e-12 <= vmax <= sampled.max() + 1e-7
+        assert sampled.min() - 1e-7 <= vmin <= sampled.min() + 1e-12
+
+
+def test_weights_in_pairs():
+    """One, two or three weight arrays give the same integers per weight."""
+    from gammapy_lat.livetime import costheta_edges
+    from gammapy_lat.livetime.compute import accumulate_livetime
+
+    table = _table(np.arange(0, 600, 30), np.arange(30, 630, 30), 27.0, ra_scz=np.linspace(10, 80, 20),
+                   dec_scz=np.linspace(-20, 30, 20), ra_zen=np.linspace(40, 90, 20), dec_zen=5.0)
+    live = np.asarray(table["LIVETIME"], float)
+    args = (8, costheta_edges(10), table["RA_SCZ"], table["DEC_SCZ"])
+    kw = dict(zenith_ra=table["RA_ZENITH"], zenith_dec=table["DEC_ZENITH"], zmax=80.0, in_quanta=True)
+    _, one = accumulate_livetime(*args, [live], **kw)
+    _, three = accumulate_livetime(*args, [live, 0.5 * live, 0.25 * live], **kw)
+    assert len(one) == 1 and len(three) == 3
+    np.testing.assert_array_equal(one[0], three[0])
+    assert one[0].sum() > 0
+    np.testing.assert_array_equal(three[1], np.round(0.5 * live / 1e-6)[0] / np.round(live / 1e-6)[0] * three[0])
+
+
+def test_roi_nside64_against_direct():
+    """ROI mode at the benchmark binning (NSIDE 64, 40 bins, zmax 90) on a simulated survey day,
+    against the direct evaluation at the pixel centres of the region."""
+    from gammapy_lat.simulate import simulate_spacecraft
+
+    table = simulate_spacecraft(239557417.0, 239557417.0 + 21600.0)
+    live = np.asarray(table["LIVETIME"], float)
+    gti = (np.asarray(table["START"], float)[live > 0], np.asarray(table["STOP"], float)[live > 0])
+    roi = (83.63, 22.01, 25.0)
+    cube = LivetimeCube.compute(table, gti, nside=64, nbins=40, zmax=90, roi=roi)
+    expected, wexpected = brute_force(table, *gti, nside=64, nest=True, nbins=40, zmax=90)
+    assert len(cube.pixels) > 2000
+    np.testing.assert_allclose(cube.livetime.value, expected[cube.pixels], rtol=1e-9, atol=2e-3)
+    np.testing.assert_allclose(cube.weighted_livetime.value, wexpected[cube.pixels], rtol=1e-9, atol=2e-3)
+    assert cube.livetime.value.sum() > 0.5 * live.sum() * len(cube.pixels) / 49152

@@ -18,10 +18,18 @@ scheme: on a ring of colatitude ϑ the pixel centres sit at equally spaced azimu
 interval the pixels with ``cos θ > c_k`` (``c_k`` a bin edge) form a single arc centred on the
 azimuth of SCZ, of half-width ``arccos((c_k - cos ϑ cos ϑ_z) / (sin ϑ sin ϑ_z))``; the zenith cut
 is one more arc. The arc ends are turned into pixel indices exactly (the pixel-centre result) and
-accumulated in a difference array per ring and edge; one cumulative sum per ring at the end gives,
-for every pixel, the livetime with ``cos θ > c_k``, and the bins are the differences between
-consecutive edges. The work per interval is (rings in reach) × (edges crossing the ring), in a
-kernel compiled with numba; the rings are shared out between threads.
+accumulated in a difference array per edge; one cumulative sum per ring gives, for every pixel,
+the livetime with ``cos θ > c_k``, and the bins are the differences between consecutive edges.
+The work per interval is (rings in reach) × (edges crossing the ring), in a kernel compiled with
+numba; the rings are shared out between threads, and each thread handles one ring at a time with
+difference arrays of that ring's size.
+
+Cost per arc: the arccos is a polynomial (error < 2e-8 rad), and the exact arccos decides only
+when an arc end falls within that error of a pixel centre, so the result is the exact one. Rings
+entirely above the zenith cut skip its arc. In region-of-interest mode each ring only needs an
+azimuth window: the extreme ``cos θ`` over the window (found algebraically, without a cosine)
+restrict the edges to those whose arc ends fall inside it, and the zenith cut is applied only
+where it crosses the window.
 """
 import logging
 
@@ -205,6 +213,25 @@ def _unit_vectors(lon, lat):
     return np.stack([cl * np.cos(lon), cl * np.sin(lon), np.sin(lat)], axis=-1)
 
 
+def _polar_rows(lon, lat):
+    """Per direction (deg): ``cos ϑ, sin ϑ, φ, cos φ, sin φ`` (colatitude ϑ, azimuth φ in rad)."""
+    lat = np.radians(np.asarray(lat, float))
+    phi = np.radians(np.asarray(lon, float))
+    rows = np.empty((len(phi), 5))
+    np.sin(lat, out=rows[:, 0])
+    np.cos(lat, out=rows[:, 1])
+    rows[:, 2] = phi
+    np.cos(phi, out=rows[:, 3])
+    np.sin(phi, out=rows[:, 4])
+    return rows
+
+
+def _cos_distance(rows, lon, lat):
+    """Cosine of the angle between the directions of `_polar_rows` and one direction (deg)."""
+    (c0, s0, _, cp0, sp0), = _polar_rows([lon], [lat])
+    return rows[:, 0] * c0 + rows[:, 1] * s0 * (rows[:, 3] * cp0 + rows[:, 4] * sp0)
+
+
 class _RingGeometry:
     """Rings of the HEALPix RING scheme: colatitude, number of pixels, azimuth of pixel 0."""
 
@@ -225,93 +252,194 @@ class _RingGeometry:
         self.phi0 = np.where(shifted, 0.5, 0.0) * self.dphi
 
 
-@njit(cache=True, nogil=True)
-def _fmod_int(value, n):
-    """``value mod n`` for an integer-valued float (exact)."""
-    return value - n * np.floor(value * (1.0 / n))
+# Polynomial approximation of arccos on [0, 1] (Abramowitz & Stegun 4.4.46): arccos(x) is
+# sqrt(1 - x) times this polynomial, with an absolute error below 2e-8 rad.
+_ACOS_COEFFS = (
+    1.5707963050, -0.2145988016, 0.0889789874, -0.0501743046,
+    0.0308918810, -0.0170881256, 0.0066700901, -0.0012624911,
+)
+#: Bound (rad) on the error of `_fast_arccos`, with a margin: an arc end closer than this to a pixel
+#: centre is decided by the exact arccos.
+ACOS_TOLERANCE = 3e-8
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fast_arccos(t):  # pragma: no cover - compiled
+    """``arccos(t)`` for ``t`` in [-1, 1] to better than ``ACOS_TOLERANCE``.
+
+    The polynomial is evaluated in Estrin's scheme: a short chain of dependent operations, so that
+    the arcs of consecutive edges overlap in the processor's pipeline.
+    """
+    at = abs(t)
+    c0, c1, c2, c3, c4, c5, c6, c7 = _ACOS_COEFFS
+    at2 = at * at
+    at4 = at2 * at2
+    poly = ((c0 + c1 * at) + (c2 + c3 * at) * at2) + ((c4 + c5 * at) + (c6 + c7 * at) * at2) * at4
+    h = np.sqrt(1.0 - at) * poly
+    return np.pi - h if t < 0 else h
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _arc_ends(u, h, t, inv_dphi, eps, nf):  # pragma: no cover - compiled
+    """Pixels ``j`` of a ring with ``cos((j - u) Δφ) > t``: first index ``lo`` and their number.
+
+    ``h`` is ``_fast_arccos(t) / Δφ``: the arc ends ``u ± h`` decide unless one of them lies within
+    ``eps`` (pixel units) of a pixel centre; then the exact arccos does.
+    """
+    a = u - h
+    b = u + h
+    fa = np.floor(a)
+    fb = np.floor(b)
+    if (a - fa < eps) | (fa + 1.0 - a < eps) | (b - fb < eps) | (fb + 1.0 - b < eps):
+        h = np.arccos(t) * inv_dphi
+        fa = np.floor(u - h)
+        up = np.ceil(u + h)
+    else:
+        up = fb + 1.0
+    lo = fa + 1.0
+    return lo, min(max(up - lo, 0.0), nf)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_range(diff, p, q, w0, w1):  # pragma: no cover - compiled
+    """Add ``w0, w1`` to positions ``[p, q)`` of a difference array of weight pairs (flat, unsigned indices)."""
+    i = np.uint64(2 * p)
+    j = np.uint64(2 * q)
+    one = np.uint64(1)
+    diff[i] += w0
+    diff[i + one] += w1
+    diff[j] -= w0
+    diff[j + one] -= w1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _arc(u, t, inv_dphi, eps, nf):  # pragma: no cover - compiled
+    """`_arc_ends` with the polynomial arccos evaluated here."""
+    return _arc_ends(u, _fast_arccos(t) * inv_dphi, t, inv_dphi, eps, nf)
 
 
 @njit(cache=True, nogil=True)
 def _ring_kernel(
-    rings, c_k, rcos, rsin, rnpix, rphi0, rdphi, roffset, zs, ss, phis, zz, sz, phiz, wq, use_zenith, zcut,
-    win_centre, win_half, arcs, whole,
+    rings, c_k, rcos, rsin, rnpix, rphi0, rdphi, rowoff, rows, zen, wq, use_zenith, zcut, window, out,
 ):  # pragma: no cover - compiled
-    """Difference arrays of the arcs of every interval on every ring (see `accumulate_livetime`).
+    """Livetime of the pixels of the rings ``rings`` (see `accumulate_livetime`).
 
-    For ring ``r`` and edge ``k``, ``arcs[roffset[r] + k * (2 n + 1) + p, :]`` receives ``+w`` where
-    an arc ``cos θ > c_k`` starts and ``-w`` where it ends; positions ``p`` are relative to pixel 0
-    of the ring and run over ``[0, 2 n]`` so that no arc wraps (pixel ``j`` is ``p = j`` and
-    ``p = j + n``). ``whole`` receives the arc of the zenith cut (or the whole ring) once, at the
-    first edge with ``cos θ > c_k`` everywhere on the ring: it is summed along the edges first.
-    Only the rings of ``rings`` are processed (the caller shares the rings out between threads:
-    the kernel releases the GIL, and each ring is written by one thread only).
+    ``rows`` holds, per interval, ``cos ϑ, sin ϑ, φ, cos φ, sin φ`` of SCZ, ``zen`` the same for the
+    zenith, ``wq`` the two integer weights; ``window`` holds per ring ``cos, sin`` of the
+    azimuth-window centre and of its half-width (no row: the whole ring is needed). The pixels of
+    ring ``r`` are rows ``rowoff[r]`` to ``rowoff[r] + n - 1`` of ``out[weight, pixel, bin]``.
+
+    Each ring is done in turn, with difference arrays of its own size: for edge ``k``,
+    ``arcs[k * (2 n + 1) + p]`` receives ``+w`` where an arc ``cos θ > c_k`` starts and ``-w``
+    where it ends; positions ``p`` are relative to pixel 0 of the ring and run over ``[0, 2 n]``
+    so that no arc wraps (pixel ``j`` is ``p = j`` and ``p = j + n``). ``whole`` receives the arc
+    of the zenith cut (or the whole ring) once, at the first edge with ``cos θ > c_k`` everywhere
+    on the ring: it is summed along the edges first. The caller shares the rings out between
+    threads: the kernel releases the GIL, and each ring is written by one thread only.
     """
     nbins = len(c_k)
-    cosmin = c_k[nbins - 1]
-    nweights = wq.shape[1]
-    nrows = len(zs)
-    windowed = len(win_centre) > 0
+    size = 2 * nbins * (2 * rnpix.max() + 1)
+    arcs = np.empty(size, np.int64)
+    whole = np.empty(size, np.int64)
     for r in rings:
-        _one_ring(
-            r, c_k, cosmin, nbins, nweights, nrows, windowed, rcos, rsin, rnpix, rphi0, rdphi, roffset,
-            zs, ss, phis, zz, sz, phiz, wq, use_zenith, zcut, win_centre, win_half, arcs, whole,
-        )
+        used = 2 * nbins * (2 * rnpix[r] + 1)
+        arcs[:used] = 0
+        whole[:used] = 0
+        _one_ring(r, c_k, rcos, rsin, rnpix, rphi0, rdphi, rows, zen, wq, use_zenith, zcut, window, arcs, whole)
+        _ring_cumsum(rnpix[r], nbins, arcs, whole, out, rowoff[r])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
+def _ring_cumsum(n, nbins, arcs, whole, out, row0):  # pragma: no cover - compiled
+    """Pixel values of one ring from its difference arrays into ``out[weight, row0 + j, bin]``."""
+    width = 2 * n + 1
+    for iw in range(2):
+        # G_k(p): livetime with cos θ > c_k at position p; the whole-ring records summed along k first
+        run_whole = np.zeros(2 * n, np.int64)
+        previous = np.zeros(n, np.int64)
+        g = np.empty(n, np.int64)
+        for k in range(nbins):
+            col = 2 * k * width + iw
+            acc = 0
+            for p in range(n):
+                run_whole[p] += whole[col + 2 * p]
+                acc += arcs[col + 2 * p] + run_whole[p]
+                g[p] = acc
+            for p in range(n, 2 * n):
+                run_whole[p] += whole[col + 2 * p]
+                acc += arcs[col + 2 * p] + run_whole[p]
+                g[p - n] += acc
+            # bin k lies between edges k and k - 1 (G_{-1} = 0)
+            for j in range(n):
+                out[iw, row0 + j, k] = g[j] - previous[j]
+                previous[j] = g[j]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _window_range(x, y, cp, sp, wc, ws, hc, hs):  # pragma: no cover - compiled
+    """Largest and smallest ``x + y cos(φ - φ_w)`` over an azimuth window (algebraic, no cosine).
+
+    ``cp, sp``: cos, sin of φ; ``wc, ws``: of the window centre; ``hc, hs``: of its half-width.
+    """
+    cd = cp * wc + sp * ws  # cos of the distance between φ and the window centre
+    sd = abs(sp * wc - cp * ws)  # its sine (the distance is in [0, π])
+    vmax = x + y if cd >= hc else x + y * (cd * hc + sd * hs)
+    vmin = x - y if cd <= -hc else x + y * (cd * hc - sd * hs)
+    return vmax, vmin
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _one_ring(
-    r, c_k, cosmin, nbins, nweights, nrows, windowed, rcos, rsin, rnpix, rphi0, rdphi, roffset,
-    zs, ss, phis, zz, sz, phiz, wq, use_zenith, zcut, win_centre, win_half, arcs, whole,
+    r, c_k, rcos, rsin, rnpix, rphi0, rdphi, rows, zen, wq, use_zenith, zcut, window, arcs, whole,
 ):  # pragma: no cover - compiled
     """The contributions of all intervals to ring ``r`` (see `_ring_kernel`)."""
+    nbins = len(c_k)
+    cosmin = c_k[nbins - 1]
+    windowed = window.shape[0] > 0
     n = rnpix[r]
     nf = float(n)
+    inv_n = 1.0 / nf
     width = 2 * n + 1
-    base = roffset[r]
-    dphi = rdphi[r]
-    inv_dphi = 1.0 / dphi
+    rc = rcos[r]
+    rs = rsin[r]
+    phi0 = rphi0[r]
+    inv_dphi = 1.0 / rdphi[r]
+    eps = ACOS_TOLERANCE * inv_dphi
+    if windowed:
+        wc, ws, hc, hs = window[r, 0], window[r, 1], window[r, 2], window[r, 3]
+    else:
+        wc, ws, hc, hs = 1.0, 0.0, -1.0, 0.0
     k_first = 0
     k_whole = 0
-    for i in range(nrows):
-        x = rcos[r] * zs[i]
-        y = rsin[r] * ss[i]
-        cmax = x + y
-        cmin = x - y
-        if not cmax > cosmin:
+    for i in range(rows.shape[0]):
+        x = rc * rows[i, 0]
+        y = rs * rows[i, 1]
+        # the ring lies outside the field of view or below zmax altogether
+        if not x + y > cosmin:
             continue
+        cut = False
         if use_zenith:
-            xz = rcos[r] * zz[i]
-            yz = rsin[r] * sz[i]
+            xz = rc * zen[i, 0]
+            yz = rs * zen[i, 1]
             if not xz + yz > zcut:
                 continue
-        if windowed:
-            # extreme cos θ over the azimuth window of the ring
-            a = phis[i] - win_centre[r] + np.pi
-            dist = abs(a - 2 * np.pi * np.floor(a / (2 * np.pi)) - np.pi)
-            cmax = x + y * np.cos(max(dist - win_half[r], 0.0))
-            cmin = x + y * np.cos(min(dist + win_half[r], np.pi))
-            if not cmax > cosmin:
+            zmax_over, zmin_over = _window_range(xz, yz, zen[i, 3], zen[i, 4], wc, ws, hc, hs)
+            if not zmax_over > zcut:
                 continue
-            if use_zenith:
-                a = phiz[i] - win_centre[r] + np.pi
-                distz = abs(a - 2 * np.pi * np.floor(a / (2 * np.pi)) - np.pi)
-                if not xz + yz * np.cos(max(distz - win_half[r], 0.0)) > zcut:
-                    continue
-        u = (phis[i] - rphi0[r]) / dphi
-        if use_zenith:
+            # does the zenith cut remove part of the (window of the) ring?
+            cut = not zmin_over > zcut
+        cmax, cmin = _window_range(x, y, rows[i, 3], rows[i, 4], wc, ws, hc, hs)
+        if not cmax > cosmin:
+            continue
+        u = (rows[i, 2] - phi0) * inv_dphi
+        w0 = wq[i, 0]
+        w1 = wq[i, 1]
+        if cut:
             # arc of the zenith cut on this ring: [zstart, zstart + zcount)
-            tz = (zcut - xz) / (yz if yz > 0 else 1e-300)
-            tz = min(max(tz, -1.0), 1.0)
-            hz = np.arccos(tz) / dphi
-            uz = (phiz[i] - rphi0[r]) / dphi
-            zlo = np.floor(uz - hz) + 1
-            zcount = min(max(np.ceil(uz + hz) - zlo, 0.0), nf)
-            zstart = _fmod_int(zlo, nf)
-        else:
-            # the whole ring, starting opposite SCZ, so that arcs around SCZ do not wrap
-            zcount = nf
-            zstart = _fmod_int(np.floor(u) - n // 2, nf)
-        zs_idx = int(zstart)
+            tz = min(max((zcut - xz) / yz, -1.0), 1.0)
+            zlo, zcount = _arc((zen[i, 2] - phi0) * inv_dphi, tz, inv_dphi, eps, nf)
+            zstart = zlo - nf * np.floor(zlo * inv_n)
+            zs_idx = int(zstart)
         # edges [k_first, k_whole) cut the ring in an arc; from k_whole on, the whole ring. The
         # search starts from the previous interval's values (the boresight moves slowly).
         while k_first > 0 and c_k[k_first - 1] < cmax:
@@ -324,78 +452,40 @@ def _one_ring(
         while k_whole < nbins and c_k[k_whole] > cmin:
             k_whole += 1
         if k_whole < nbins:
-            p = base + k_whole * width + zs_idx
-            q = p + int(zcount)
-            for iw in range(nweights):
-                whole[p, iw] += wq[i, iw]
-                whole[q, iw] -= wq[i, iw]
-        inv_y = 1.0 / (y if y > 0 else 1e-300)
-        for k in range(k_first, k_whole):
-            t = (c_k[k] - x) * inv_y
-            t = min(max(t, -1.0), 1.0)
-            # a polynomial arccos (error < 2.2e-8 rad) decides the pixel ends unless one is within
-            # its error of a pixel centre; then the exact arccos does
-            at = abs(t)
-            h = np.sqrt(1.0 - at) * (((((((-0.0012624911 * at + 0.0066700901) * at - 0.0170881256) * at
-                                        + 0.0308918810) * at - 0.0501743046) * at + 0.0889789874) * at
-                                      - 0.2145988016) * at + 1.5707963050)
-            if t < 0:
-                h = np.pi - h
-            h *= inv_dphi
-            eps = 3e-8 * inv_dphi
-            lo = np.floor(u - h - eps)
-            up = np.ceil(u + h + eps)
-            if lo != np.floor(u - h + eps) or up != np.ceil(u + h - eps):
-                h = np.arccos(t) * inv_dphi
-                lo = np.floor(u - h)
-                up = np.ceil(u + h)
-            lo += 1
-            count = min(max(up - lo, 0.0), nf)
+            p = k_whole * width
+            if cut:
+                p += zs_idx
+                q = p + int(zcount)
+            else:
+                q = p + n
+            _add_range(whole, p, q, w0, w1)
+        if k_whole == k_first:
+            continue
+        inv_y = 1.0 / y
+        nk = k_whole - k_first
+        for m in range(nk):
+            t = min(max((c_k[k_first + m] - x) * inv_y, -1.0), 1.0)
+            lo, count = _arc(u, t, inv_dphi, eps, nf)
+            col = (k_first + m) * width
+            if not cut:
+                p = col + int(lo - nf * np.floor(lo * inv_n))
+                q = p + int(count)
+                _add_range(arcs, p, q, w0, w1)
+                continue
             # the arc relative to the start of the zenith arc, intersected with it
-            rel = _fmod_int(lo - zstart, nf)
+            rel = lo - zstart
+            rel -= nf * np.floor(rel * inv_n)
             end = rel + count
             wrap = end - nf
             end = max(min(end, zcount), rel)
-            col = base + k * width + zs_idx
+            col += zs_idx
             p = col + int(rel)
             q = col + int(end)
-            for iw in range(nweights):
-                arcs[p, iw] += wq[i, iw]
-                arcs[q, iw] -= wq[i, iw]
+            _add_range(arcs, p, q, w0, w1)
             if wrap > 0:
                 # the part of the arc past the start of the zenith arc
                 q = col + int(min(wrap, zcount))
-                for iw in range(nweights):
-                    arcs[col, iw] += wq[i, iw]
-                    arcs[q, iw] -= wq[i, iw]
-
-
-@njit(cache=True, nogil=True)
-def _ring_cumsum(rnpix, roffset, arcs, whole, nbins, out):  # pragma: no cover - compiled
-    """Pixel values from the difference arrays: ``out[iw, pixel, bin]`` (pixels in ring order)."""
-    nweights = arcs.shape[1]
-    row0 = 0
-    for r in range(len(rnpix)):
-        n = rnpix[r]
-        width = 2 * n + 1
-        base = roffset[r]
-        for iw in range(nweights):
-            # G_k(p): livetime with cos θ > c_k at position p; whole records summed along k first
-            run_whole = np.zeros(width, np.int64)
-            previous = np.zeros(n, np.int64)
-            for k in range(nbins):
-                col = base + k * width
-                acc = 0
-                g = np.zeros(n, np.int64)
-                for p in range(2 * n):
-                    run_whole[p] += whole[col + p, iw]
-                    acc += arcs[col + p, iw] + run_whole[p]
-                    g[p if p < n else p - n] += acc
-                # bin k lies between edges k and k - 1 (G_{-1} = 0)
-                for j in range(n):
-                    out[iw, row0 + j, k] = g[j] - previous[j]
-                previous = g
-        row0 += n
+                _add_range(arcs, col, q, w0, w1)
 
 
 def accumulate_livetime(
@@ -459,8 +549,21 @@ def accumulate_livetime(
     The loops over rings, intervals and edges run in a compiled kernel (numba): per ring and
     interval, the edges ``k`` split into three ranges: ``cos θ > c_k`` nowhere on the ring
     (nothing to do), on an arc (one arccos, two arc ends), or everywhere (the arc of the zenith
-    cut, recorded once and summed along the edges).
+    cut, recorded once and summed along the edges). The weights are processed in pairs.
     """
+    use_zenith = zmax < 180.0
+    scz = _polar_rows(scz_ra, scz_dec)
+    if use_zenith:
+        if zenith_ra is None or zenith_dec is None:
+            raise LivetimeCubeError("zmax < 180 needs the zenith direction of every interval")
+        zen = _polar_rows(zenith_ra, zenith_dec)
+    else:
+        zen = scz
+    return _accumulate_polar(nside, costheta_edges, scz, zen, weights, zmax, rings, quantum, in_quanta, windows, threads)
+
+
+def _accumulate_polar(nside, costheta_edges, scz, zen, weights, zmax, rings, quantum, in_quanta, windows, threads):
+    """`accumulate_livetime` with the directions given as `_polar_rows`."""
     edges = np.asarray(costheta_edges, float)
     nbins = len(edges) - 1
     use_zenith = zmax < 180.0
@@ -468,44 +571,41 @@ def accumulate_livetime(
     wq = np.array([np.round(np.asarray(w, float) / quantum) for w in weights]).astype(np.int64)
     active = np.any(wq != 0, axis=0)
     wq = np.ascontiguousarray(wq[:, active].T)
-    scz = _unit_vectors(np.asarray(scz_ra, float)[active], np.asarray(scz_dec, float)[active])
-    if use_zenith:
-        if zenith_ra is None or zenith_dec is None:
-            raise LivetimeCubeError("zmax < 180 needs the zenith direction of every interval")
-        zen = _unit_vectors(np.asarray(zenith_ra, float)[active], np.asarray(zenith_dec, float)[active])
-    else:
-        zen = scz
+    scz = np.ascontiguousarray(scz[active])
+    zen = np.ascontiguousarray(zen[active])
 
     geom = _RingGeometry(nside, rings)
-    widths = nbins * (2 * geom.npix + 1)
-    roffset = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
-    arcs = np.zeros((int(widths.sum()), wq.shape[1]), np.int64)
-    whole = np.zeros_like(arcs)
+    rowoff = np.concatenate([[0], np.cumsum(geom.npix)[:-1]]).astype(np.int64)
     if windows is None:
-        win_centre = win_half = np.zeros(0)
+        window = np.zeros((0, 4))
     else:
-        win_centre, win_half = (np.ascontiguousarray(v, dtype=float) for v in windows)
-    args = (
-        np.ascontiguousarray(edges[1:]),
-        geom.cos, geom.sin, geom.npix, geom.phi0, geom.dphi, roffset,
-        np.ascontiguousarray(scz[:, 2]), np.hypot(scz[:, 0], scz[:, 1]), np.arctan2(scz[:, 1], scz[:, 0]),
-        np.ascontiguousarray(zen[:, 2]), np.hypot(zen[:, 0], zen[:, 1]), np.arctan2(zen[:, 1], zen[:, 0]),
-        wq, use_zenith, zcut, win_centre, win_half, arcs, whole,
-    )
+        centre, half = (np.asarray(v, dtype=float) for v in windows)
+        window = np.stack([np.cos(centre), np.sin(centre), np.cos(half), np.sin(half)], axis=-1)
+    nweights = wq.shape[1]
+    # the kernel takes the weights in pairs
+    wq = np.concatenate([wq, np.zeros((len(wq), nweights % 2), np.int64)], axis=1)
+    out = np.empty((wq.shape[1], int(geom.npix.sum()), nbins), np.int64)
     # rings shared out between threads (interleaved, for balance); each ring has one writer
     nthreads = max(1, min(int(numba_config.NUMBA_NUM_THREADS if threads is None else threads), len(geom.npix)))
     parts = [np.arange(i, len(geom.npix), nthreads) for i in range(nthreads)]
+    c_k = np.ascontiguousarray(edges[1:])
+    jobs = []
+    for i0 in range(0, wq.shape[1], 2):
+        pair = np.ascontiguousarray(wq[:, i0:i0 + 2])
+        common = (c_k, geom.cos, geom.sin, geom.npix, geom.phi0, geom.dphi, rowoff, scz, zen, pair, use_zenith,
+                  zcut, window, out[i0:i0 + 2])
+        jobs += [(part,) + common for part in parts]
     if nthreads == 1:
-        _ring_kernel(parts[0], *args)
+        for job in jobs:
+            _ring_kernel(*job)
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(nthreads) as pool:
-            for future in [pool.submit(_ring_kernel, part, *args) for part in parts]:
+            for future in [pool.submit(_ring_kernel, *job) for job in jobs]:
                 future.result()
     ring_index = np.concatenate([s + np.arange(n) for s, n in zip(geom.startpix, geom.npix)])
-    out = np.empty((wq.shape[1], len(ring_index), nbins), np.int64)
-    _ring_cumsum(geom.npix, roffset, arcs, whole, nbins, out)
+    out = out[:nweights]
     values = list(out) if in_quanta else [v * quantum for v in out]
     return ring_index, values
 
@@ -654,19 +754,8 @@ def _chunk_task(nside, edges, binning, nphibins, zmax, rings, pixel_vectors, arr
             pixel_vectors, edges, binning, nphibins, scz, scx, [w, ww], zenith=zen, zmax=zmax, in_quanta=True
         )
         return live, wlive
-    _, (live, wlive) = accumulate_livetime(
-        nside,
-        edges,
-        arrays["scz_ra"],
-        arrays["scz_dec"],
-        [w, ww],
-        arrays["zen_ra"],
-        arrays["zen_dec"],
-        zmax=zmax,
-        rings=rings,
-        in_quanta=True,
-        windows=windows,
-        threads=threads,
+    _, (live, wlive) = _accumulate_polar(
+        nside, edges, arrays["scz"], arrays["zen"], [w, ww], zmax, rings, QUANTUM, True, windows, threads
     )
     return live, wlive
 
@@ -755,6 +844,10 @@ def livetime_cube_arrays(
         if lon in arrays:
             arrays[lon], arrays[lat] = _to_frame(arrays[lon], arrays[lat], frame)
     arrays["w"], arrays["ww"] = w[active], ww[active]
+    if not phibins:
+        # the ring kernel takes the directions in polar coordinates, computed once for all chunks
+        for key in ("scz", "zen"):
+            arrays[key] = _polar_rows(arrays.pop(f"{key}_ra"), arrays.pop(f"{key}_dec"))
 
     # pixels to compute
     npix = 12 * nside**2
@@ -770,7 +863,8 @@ def livetime_cube_arrays(
         near = np.ones(len(arrays["w"]), bool)
         for key, limit in (("scz", np.arccos(edges[-1]) + reach), ("zen", np.radians(zmax) + reach)):
             if limit < np.pi:
-                near &= _unit_vectors(arrays[f"{key}_ra"], arrays[f"{key}_dec"]) @ centre > np.cos(limit)
+                rows = arrays[key] if key in arrays else _polar_rows(arrays[f"{key}_ra"], arrays[f"{key}_dec"])
+                near &= _cos_distance(rows, lon, lat) > np.cos(limit)
         arrays = {key: value[near] for key, value in arrays.items()}
     else:
         pixels, rings, windows = None, None, None
