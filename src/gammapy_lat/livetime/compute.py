@@ -226,10 +226,10 @@ def _polar_rows(lon, lat):
     return rows
 
 
-def _cos_distance(rows, lon, lat):
-    """Cosine of the angle between the directions of `_polar_rows` and one direction (deg)."""
-    (c0, s0, _, cp0, sp0), = _polar_rows([lon], [lat])
-    return rows[:, 0] * c0 + rows[:, 1] * s0 * (rows[:, 3] * cp0 + rows[:, 4] * sp0)
+def _cos_distance(lon, lat, lon0, lat0):
+    """Cosine of the angle between directions ``(lon, lat)`` and one direction (deg)."""
+    lat, lat0 = np.radians(lat), np.radians(lat0)
+    return np.sin(lat) * np.sin(lat0) + np.cos(lat) * np.cos(lat0) * np.cos(np.radians(lon - lon0))
 
 
 class _RingGeometry:
@@ -551,19 +551,6 @@ def accumulate_livetime(
     (nothing to do), on an arc (one arccos, two arc ends), or everywhere (the arc of the zenith
     cut, recorded once and summed along the edges). The weights are processed in pairs.
     """
-    use_zenith = zmax < 180.0
-    scz = _polar_rows(scz_ra, scz_dec)
-    if use_zenith:
-        if zenith_ra is None or zenith_dec is None:
-            raise LivetimeCubeError("zmax < 180 needs the zenith direction of every interval")
-        zen = _polar_rows(zenith_ra, zenith_dec)
-    else:
-        zen = scz
-    return _accumulate_polar(nside, costheta_edges, scz, zen, weights, zmax, rings, quantum, in_quanta, windows, threads)
-
-
-def _accumulate_polar(nside, costheta_edges, scz, zen, weights, zmax, rings, quantum, in_quanta, windows, threads):
-    """`accumulate_livetime` with the directions given as `_polar_rows`."""
     edges = np.asarray(costheta_edges, float)
     nbins = len(edges) - 1
     use_zenith = zmax < 180.0
@@ -571,8 +558,13 @@ def _accumulate_polar(nside, costheta_edges, scz, zen, weights, zmax, rings, qua
     wq = np.array([np.round(np.asarray(w, float) / quantum) for w in weights]).astype(np.int64)
     active = np.any(wq != 0, axis=0)
     wq = np.ascontiguousarray(wq[:, active].T)
-    scz = np.ascontiguousarray(scz[active])
-    zen = np.ascontiguousarray(zen[active])
+    scz = _polar_rows(np.asarray(scz_ra, float)[active], np.asarray(scz_dec, float)[active])
+    if use_zenith:
+        if zenith_ra is None or zenith_dec is None:
+            raise LivetimeCubeError("zmax < 180 needs the zenith direction of every interval")
+        zen = _polar_rows(np.asarray(zenith_ra, float)[active], np.asarray(zenith_dec, float)[active])
+    else:
+        zen = scz
 
     geom = _RingGeometry(nside, rings)
     rowoff = np.concatenate([[0], np.cumsum(geom.npix)[:-1]]).astype(np.int64)
@@ -754,8 +746,19 @@ def _chunk_task(nside, edges, binning, nphibins, zmax, rings, pixel_vectors, arr
             pixel_vectors, edges, binning, nphibins, scz, scx, [w, ww], zenith=zen, zmax=zmax, in_quanta=True
         )
         return live, wlive
-    _, (live, wlive) = _accumulate_polar(
-        nside, edges, arrays["scz"], arrays["zen"], [w, ww], zmax, rings, QUANTUM, True, windows, threads
+    _, (live, wlive) = accumulate_livetime(
+        nside,
+        edges,
+        arrays["scz_ra"],
+        arrays["scz_dec"],
+        [w, ww],
+        arrays["zen_ra"],
+        arrays["zen_dec"],
+        zmax=zmax,
+        rings=rings,
+        in_quanta=True,
+        windows=windows,
+        threads=threads,
     )
     return live, wlive
 
@@ -844,10 +847,6 @@ def livetime_cube_arrays(
         if lon in arrays:
             arrays[lon], arrays[lat] = _to_frame(arrays[lon], arrays[lat], frame)
     arrays["w"], arrays["ww"] = w[active], ww[active]
-    if not phibins:
-        # the ring kernel takes the directions in polar coordinates, computed once for all chunks
-        for key in ("scz", "zen"):
-            arrays[key] = _polar_rows(arrays.pop(f"{key}_ra"), arrays.pop(f"{key}_dec"))
 
     # pixels to compute
     npix = 12 * nside**2
@@ -863,8 +862,7 @@ def livetime_cube_arrays(
         near = np.ones(len(arrays["w"]), bool)
         for key, limit in (("scz", np.arccos(edges[-1]) + reach), ("zen", np.radians(zmax) + reach)):
             if limit < np.pi:
-                rows = arrays[key] if key in arrays else _polar_rows(arrays[f"{key}_ra"], arrays[f"{key}_dec"])
-                near &= _cos_distance(rows, lon, lat) > np.cos(limit)
+                near &= _cos_distance(arrays[f"{key}_ra"], arrays[f"{key}_dec"], lon, lat) > np.cos(limit)
         arrays = {key: value[near] for key, value in arrays.items()}
     else:
         pixels, rings, windows = None, None, None
