@@ -120,6 +120,21 @@ def main():
     timed("bin_events HEALPix NSIDE 256 x 30", bin_events, merged, hgeom)
     timed("gammapy EventList view (TIME as Time)", lambda: merged.events)
 
+    # one week out of a year-long FT2 file: whole-file read then selection, or the rows of the week
+    from astropy.io import fits
+
+    from gammapy_lat.data import read_spacecraft
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ft2_year.fits"
+        fits.HDUList([fits.PrimaryHDU(), fits.table_to_hdu(spacecraft.table)]).writeto(path)
+        fits.setval(path, "EXTNAME", value="SC_DATA", ext=1)
+        week = (TSTART + 20 * 7 * 86400.0, TSTART + 21 * 7 * 86400.0)
+        full = timed(f"read_spacecraft {path.stat().st_size / 2**20:.0f} MiB FT2 + select_time(week)",
+                     lambda: read_spacecraft(path).select_time(*week))
+        part = timed("read_spacecraft(time_range=week)", read_spacecraft, path, time_range=week)
+        assert np.array_equal(full.start, part.start) and len(part) > 0
+
 
 if __name__ == "__main__":
     main()

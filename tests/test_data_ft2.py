@@ -114,3 +114,89 @@ def test_unsorted_and_overlapping_rows(tmp_path, sc_hdus):
     fits.HDUList([primary, table]).writeto(tmp_path / "overlap.fits")
     with pytest.raises(LATDataError, match="overlap.fits: row 2 .* overlaps the previous row"):
         read_spacecraft(tmp_path / "overlap.fits")
+
+
+# --------------------------------------------------------------------------- reading a time range
+@pytest.fixture(scope="module")
+def ft2_plain(tmp_path_factory, sc_hdus):
+    """The kit's FT2 rows in an uncompressed file (memory-mapped when a time range is read)."""
+    primary, hdu = sc_hdus
+    return _write(tmp_path_factory.mktemp("ft2") / "ft2.fits", primary, hdu)
+
+
+def _assert_same_rows(actual, expected):
+    assert len(actual) == len(expected)
+    assert actual.table.colnames == expected.table.colnames
+    for name in expected.table.colnames:
+        np.testing.assert_array_equal(actual.table[name], expected.table[name])
+
+
+def test_time_range_equals_select_time(ft2_plain, ft2, spacecraft):
+    """Reading a time range gives the rows of the full read's select_time, for ranges at row
+    boundaries, inside rows, across the SAA gap, before and after the data."""
+    start, stop = spacecraft.start, spacecraft.stop
+    gap = np.flatnonzero(start[1:] > stop[:-1] + 1)[0]
+    ranges = [
+        (start[0], stop[-1]),
+        (start[100], stop[200]),
+        (start[100] + 3.3, stop[200] - 3.3),
+        (stop[100], start[101]),
+        (stop[gap] + 1.0, start[gap + 1] - 1.0),
+        (stop[gap] - 1.0, start[gap + 1] + 1.0),
+        (start[0] - 1e4, start[0] + 1.0),
+        (stop[-1] - 1.0, stop[-1] + 1e4),
+        (start[0] - 1e4, start[0] - 1e3),
+        (stop[-1] + 1e3, stop[-1] + 1e4),
+    ]
+    for path in (ft2_plain, ft2):
+        for tmin, tmax in ranges:
+            part = read_spacecraft(path, time_range=(tmin, tmax))
+            _assert_same_rows(part, spacecraft.select_time(tmin, tmax))
+            assert part.header["TSTART"] == spacecraft.header["TSTART"]
+
+
+def test_time_range_merged_files(tmp_path, sc_hdus, spacecraft):
+    primary, hdu = sc_hdus
+    n = len(hdu.data)
+    a = _write(tmp_path / "w1.fits", primary, hdu, rows=slice(0, n // 2 + 5))
+    b = _write(tmp_path / "w2.fits", primary, hdu, rows=slice(n // 2, n))
+    tmin, tmax = spacecraft.start[n // 2 - 50], spacecraft.stop[n // 2 + 50]
+    _assert_same_rows(read_spacecraft([b, a], time_range=(tmin, tmax)), spacecraft.select_time(tmin, tmax))
+    # a range inside one file only
+    tmin, tmax = spacecraft.start[10], spacecraft.stop[20]
+    _assert_same_rows(read_spacecraft([b, a], time_range=(tmin, tmax)), spacecraft.select_time(tmin, tmax))
+
+
+def test_time_range_bad_files(tmp_path, sc_hdus):
+    """Disorder next to the range, and empty files, raise the errors of a full read."""
+    primary, hdu = sc_hdus
+    rows = list(range(40))
+    rows[20], rows[21] = rows[21], rows[20]
+    path = _write(tmp_path / "unsorted.fits", primary, hdu, rows=rows)
+    tmin = float(hdu.data["START"][21])
+    with pytest.raises(LATDataError, match="unsorted.fits: rows are not sorted by START"):
+        read_spacecraft(path, time_range=(tmin, tmin + 10))
+    empty = _write(tmp_path / "empty.fits", primary, hdu, rows=slice(0, 0))
+    with pytest.raises(LATDataError, match="empty.fits: SC_DATA has no rows"):
+        read_spacecraft(empty, time_range=(0, 1e9))
+    with pytest.raises(LATFileError, match="SC_DATA lacks required column.*LIVETIME"):
+        read_spacecraft(_write(tmp_path / "nolive.fits", primary, hdu, rows=slice(0, 10), drop="LIVETIME"),
+                        time_range=(0, 1e9))
+
+
+def test_time_range_coverage_error_names_file(ft2_plain, spacecraft):
+    part = read_spacecraft(ft2_plain, time_range=(spacecraft.tstop + 100, spacecraft.tstop + 200))
+    assert len(part) == 0
+    with pytest.raises(LATDataError, match=r"ft2.fits \(no rows in that range.*does not cover my events"):
+        part.check_coverage(spacecraft.tstop + 100, spacecraft.tstop + 200, what="my events")
+
+
+def test_time_range_reads_only_its_rows(ft2_plain, spacecraft):
+    """On an uncompressed file the rows of the range are located by bisection, not by a full read."""
+    from gammapy_lat.data.ft2 import _rows_in_time_range
+
+    tmin, tmax = spacecraft.start[1000], spacecraft.stop[1099]
+    with fits.open(ft2_plain, memmap=True) as hdulist:
+        part = _rows_in_time_range(hdulist["SC_DATA"], tmin, tmax)
+        assert part is not None and len(part.data) == 100
+        np.testing.assert_array_equal(part.data["START"], spacecraft.start[1000:1100])

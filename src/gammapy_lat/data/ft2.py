@@ -25,28 +25,76 @@ _TIME_TOL = 1e-6
 _COVERAGE_TOL = 1e-3
 
 
-def _read_sc_table(path):
+def _first_row(column, nrows, predicate):
+    """First row ``i`` with ``predicate(column[i])`` for a predicate false then true along the rows.
+
+    A plain bisection reading one value per step, so that on a memory-mapped file it touches a
+    few pages only (``numpy.searchsorted`` would copy the byte-swapped FITS column first).
+    """
+    lo, hi = 0, nrows
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if predicate(float(column[mid])):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _rows_in_time_range(hdu, tmin, tmax):
+    """The rows of a sorted ``SC_DATA`` HDU overlapping ``[tmin, tmax]``, as a new HDU.
+
+    Returns None for an empty table or when the rows around the range are not in order (the
+    caller then reads the whole table, whose validation names the problem).
+    """
+    nrows = int(hdu.header.get("NAXIS2", 0))
+    if nrows == 0:
+        return None
+    start, stop = hdu.data.field("START"), hdu.data.field("STOP")
+    i0 = _first_row(stop, nrows, lambda t: t > tmin)
+    i1 = max(_first_row(start, nrows, lambda t: t >= tmax), i0)
+    ordered = (
+        (i0 == 0 or stop[i0 - 1] <= tmin)
+        and (i0 == nrows or stop[i0] > tmin)
+        and (i1 == nrows or start[i1] >= tmax)
+        and (i1 == 0 or start[i1 - 1] < tmax)
+    )
+    if not ordered:
+        return None
+    # a view of the rows (still on the mapped file: the caller copies the table it reads from it)
+    return fits.BinTableHDU(data=hdu.data[i0:i1], header=hdu.header.copy(), name="SC_DATA")
+
+
+def _read_sc_table(path, time_range=None):
     try:
-        with fits.open(path, memmap=False) as hdulist:
+        # with a time range the file is memory-mapped and only the rows in the range are read
+        with fits.open(path, memmap=time_range is not None) as hdulist:
             if "SC_DATA" not in hdulist:
                 names = [hdu.name for hdu in hdulist]
                 raise LATFileError(
                     f"FT2 file {path} has no SC_DATA extension (extensions: {', '.join(names)})"
                 )
             hdu = hdulist["SC_DATA"]
+            header = hdu.header.copy()
+            missing = [c for c in REQUIRED_SC_COLUMNS if c not in hdu.columns.names]
+            if missing:
+                raise LATFileError(f"FT2 file {path}: SC_DATA lacks required column(s) {', '.join(missing)}")
+            if time_range is not None:
+                hdu = _rows_in_time_range(hdu, *time_range)
+                if hdu is None:
+                    # empty or out of order: the whole table, whose validation names the problem
+                    return _read_sc_table(path)
             with warnings.catch_warnings():
                 # FT2 files use non-FITS units such as 'Gauss' and 'Earth_Radii'
                 warnings.simplefilter("ignore", u.UnitsWarning)
                 table = Table.read(hdu)
-            header = hdu.header.copy()
+            if time_range is not None:
+                table = table.copy(copy_data=True)  # off the mapped file before it is closed
             primary = hdulist[0].header.copy()
     except OSError as exc:
         if isinstance(exc, LATFileError):
             raise
         raise LATFileError(f"Cannot read FT2 file {path}: {exc}") from exc
-    missing = [c for c in REQUIRED_SC_COLUMNS if c not in table.colnames]
-    if missing:
-        raise LATFileError(f"FT2 file {path}: SC_DATA lacks required column(s) {', '.join(missing)}")
     table.meta = {}
     return table, header, primary
 
@@ -210,8 +258,12 @@ class SpacecraftData:
         gaps = self._gaps(float(tmin), float(tmax), _COVERAGE_TOL)
         if gaps:
             a, b = gaps[0]
+            if len(self.table):
+                span = f"MET {self.tstart:.3f}-{self.tstop:.3f}"
+            else:
+                span = f"no rows in that range; file TSTART-TSTOP {self.header.get('TSTART')}-{self.header.get('TSTOP')}"
             raise LATDataError(
-                f"{self._source()} (MET {self.tstart:.3f}-{self.tstop:.3f}) does not cover {what} "
+                f"{self._source()} ({span}) does not cover {what} "
                 f"(MET {tmin:.3f}-{tmax:.3f}): no spacecraft data in {a:.3f}-{b:.3f}"
                 + (f" and {len(gaps) - 1} more gap(s)" if len(gaps) > 1 else "")
             )
@@ -270,7 +322,7 @@ class SpacecraftData:
         return float(np.sum(self.livetime * self.overlap_fraction(start, stop))) * u.s
 
 
-def read_spacecraft(paths):
+def read_spacecraft(paths, time_range=None):
     """Read FT2 (spacecraft) files.
 
     Parameters
@@ -279,6 +331,11 @@ def read_spacecraft(paths):
         One file, a glob, an ``@list.txt`` file or a list of these. Several files (e.g. weekly
         files) are merged: rows are sorted by ``START``; rows repeated identically in two files
         are kept once; overlapping different rows are an error.
+    time_range : tuple of float, optional
+        ``(tmin, tmax)`` in MET (s): keep only the rows overlapping ``[tmin, tmax]``, as
+        `SpacecraftData.select_time`. Only those rows are read from each file (found by bisection
+        on the sorted ``START``/``STOP`` columns of the memory-mapped file), so taking a week out of
+        a mission-long FT2 file costs about as much as reading a weekly file.
 
     Returns
     -------
@@ -293,12 +350,15 @@ def read_spacecraft(paths):
         Rows are not sorted or overlap.
     """
     files = resolve_paths(paths, what="FT2")
-    tables, header = [], None
+    if time_range is not None:
+        time_range = tuple(float(t) for t in time_range)
+    tables, header, empty_file = [], None, False
     for path in files:
-        table, hdr, _ = _read_sc_table(path)
+        table, hdr, _ = _read_sc_table(path, time_range)
         if header is None:
             header = hdr
         tables.append(table)
+        empty_file |= int(hdr.get("NAXIS2", 0)) == 0
     if len(tables) == 1:
         table = tables[0]
     else:
@@ -312,7 +372,13 @@ def read_spacecraft(paths):
         if dup.any():
             log.debug("Dropping %d spacecraft rows repeated in several FT2 files", dup.sum())
             table = table[~dup]
-        header = header.copy()
-        header["TSTART"] = float(table["START"][0])
-        header["TSTOP"] = float(table["STOP"][-1])
-    return SpacecraftData(table, header=header, filenames=files)
+        if len(table):
+            header = header.copy()
+            header["TSTART"] = float(table["START"][0])
+            header["TSTOP"] = float(table["STOP"][-1])
+    if time_range is None:
+        return SpacecraftData(table, header=header, filenames=files)
+    # the same rows as select_time, also where a file was read whole; no row in the range is not
+    # an error, an empty file is
+    data = SpacecraftData(table, header=header, filenames=files, validate=len(table) > 0 or empty_file)
+    return data.select_time(*time_range)

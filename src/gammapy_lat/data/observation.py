@@ -87,10 +87,11 @@ class LATObservation(Observation):
         events = read_events(ft1)
         spacecraft = None
         if ft2 is not None:
-            spacecraft = read_spacecraft(ft2)
+            # only the spacecraft rows of the events' time span (a small part of a mission-long FT2)
+            span = (events.gti_start[0], events.gti_stop[-1]) if len(events.gti_start) else None
+            spacecraft = read_spacecraft(ft2, time_range=span)
             if check_coverage:
                 spacecraft.check_gti_coverage(events.gti_start, events.gti_stop, what=f"the GTIs of {events.source}")
-            spacecraft = spacecraft.select_time(events.gti_start[0], events.gti_stop[-1]) if len(events.gti_start) else spacecraft
         return cls(events, spacecraft, obs_id=obs_id, irf_name=irf_name, evtype=evtype)
 
     # ----------------------------------------------------------------------- times
@@ -355,7 +356,7 @@ class LATDataStore:
         files = list(table["FILE"][mask])
         if not files:
             raise LATDataError(f"No FT2 file covers MET {tmin:.3f}-{tmax:.3f}")
-        return read_spacecraft(files).select_time(tmin, tmax)
+        return read_spacecraft(files, time_range=(tmin, tmax))
 
     def _make_obs(self, events, obs_id, check_coverage):
         if len(events.gti_start) == 0:

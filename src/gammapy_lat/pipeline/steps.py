@@ -77,7 +77,7 @@ def make_chunk_gti(output, ft1, ft2, filter, tmin, tmax):
     file_start, file_stop, header = ft1_gti(ft1)
     start, stop = intersect_intervals(file_start, file_stop, np.array([tmin]), np.array([tmax]))
     if filter:
-        spacecraft = read_spacecraft(ft2).select_time(tmin, tmax)
+        spacecraft = read_spacecraft(ft2, time_range=(tmin, tmax))
         good_start, good_stop = mktime_intervals(spacecraft, filter)
         start, stop = intersect_intervals(start, stop, good_start, good_stop)
     meta = {k: header[k] for k in ("MJDREFI", "MJDREFF", "TIMESYS", "TIMEUNIT", "TIMEREF") if k in header}
@@ -172,7 +172,7 @@ def make_livetime_partial(output, ft2, gti, nside, ncostheta, zmax):
     from .interfaces import compute_livetime
 
     start, stop, header = read_gti_partial(gti)
-    spacecraft = read_spacecraft(ft2).select_time(header["CHUNKMIN"], header["CHUNKMAX"])
+    spacecraft = read_spacecraft(ft2, time_range=(header["CHUNKMIN"], header["CHUNKMAX"]))
     cube = compute_livetime(spacecraft, (start, stop), nside=nside, nbins=ncostheta, zmax=zmax)
     cube.write(output)
     return {"ontime": float(np.sum(stop - start))}
