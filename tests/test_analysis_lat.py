@@ -105,3 +105,37 @@ def test_lat_components_and_computed_livetime(data_env, tmp_path):
     computed.reduce()
     ratio = computed.datasets[0].exposure.data / both.exposure.data
     assert np.nanmax(np.abs(ratio - 1)) < 0.02
+
+
+def test_lat_components_share_one_livetime_cube(data_env, tmp_path, monkeypatch):
+    """The components of a block share its geometry and zenith cut: the livetime cube is computed
+    once, and the FRONT and BACK exposures from it add up to the FRONT+BACK one (the CALDB FRONT
+    and BACK effective areas sum to the FRONT+BACK one)."""
+    from gammapy_lat.livetime import LivetimeCube
+
+    config = AnalysisConfig.read(CONFIGS / "lat-crab-day.yaml")
+    config.general.outdir = str(tmp_path)
+    config.general.progress_bar = False
+    block = config.datasets[0]
+    block.geom.wcs.binsize = "0.5 deg"
+    block.geom.wcs.width = {"width": "4 deg", "height": "4 deg"}
+    block.geom.wcs.binsize_irf = "2 deg"
+    block.geom.axes.energy.nbins_per_decade = 2
+    block.components = [{"name": "front", "evtype": 1}, {"name": "back", "evtype": 2}, {"name": "fb", "evtype": 3}]
+    block.ltcube.file = None
+    block.ltcube.nside = 16
+    block.ltcube.dcostheta = 0.05
+    calls = []
+    compute = LivetimeCube.compute.__func__
+
+    def counting(cls, *args, **kwargs):
+        calls.append(kwargs.get("zmax"))
+        return compute(cls, *args, **kwargs)
+
+    monkeypatch.setattr(LivetimeCube, "compute", classmethod(counting))
+    analysis = Analysis(config)
+    analysis.reduce()
+    front, back, both = analysis.datasets
+    assert len(calls) == 1
+    np.testing.assert_array_equal(front.counts.data + back.counts.data, both.counts.data)
+    np.testing.assert_allclose(front.exposure.data + back.exposure.data, both.exposure.data, rtol=1e-3)

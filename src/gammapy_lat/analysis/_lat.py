@@ -91,7 +91,9 @@ def read_lat_observation(block, config):
     events_arg = events_paths[0] if len(events_paths) == 1 else events_paths
     sc_arg = sc_paths[0] if len(sc_paths) == 1 else sc_paths
     events = read_events(events_arg, selection=_selection(block))
-    spacecraft = read_spacecraft(sc_arg)
+    # only the spacecraft rows of the events' time span (a small part of a mission-long FT2)
+    span = (events.gti_start[0], events.gti_stop[-1]) if len(events.gti_start) else None
+    spacecraft = read_spacecraft(sc_arg, time_range=span)
     mk = block.gtmktime
     events = mktime(events, spacecraft, filter=mk.filter, roicut=mk.roicut)
     if len(events.gti_start):
@@ -132,6 +134,8 @@ def run_lat_block(block, config, maker_cls):
     )
     components = block.components or [None]
     datasets, models = Datasets(), Models()
+    # the components share the geometry and the zenith cut, hence one livetime cube
+    shared_ltcube = ltcube
     for comp in components:
         evtype = block.selection.evtype if comp is None else comp.evtype
         cname = None if comp is None else (comp.name or f"evtype{comp.evtype}")
@@ -150,12 +154,14 @@ def run_lat_block(block, config, maker_cls):
             evtype=evtype,
             caldb=caldb,
             zmax=block.ltcube.zmax or block.selection.zmax,
-            ltcube=ltcube,
+            ltcube=shared_ltcube,
             ltcube_kwargs=ltcube_kwargs,
         )
         log.info(f"{block.name}: making dataset {name} (evtype {evtype})")
         try:
             dataset = maker.run(reference, observation)
+            # computed, or read from the block's file, once (the maker keeps it)
+            shared_ltcube = maker.get_livetime_cube(observation, reference.counts.geom)
             dataset = safe_mask_maker.run(dataset, observation)
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"datasets '{block.name}': LAT reduction of {name} failed: {exc}") from exc
