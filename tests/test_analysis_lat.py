@@ -77,20 +77,27 @@ def test_joint_lat_events_and_hess_dl3(data_env, tmp_path):
     assert (tmp_path / "report/sed.png").is_file()
 
 
-@pytest.mark.slow
-def test_lat_components_and_computed_livetime(data_env, tmp_path):
-    """FRONT and BACK components: their counts add up to the FRONT+BACK dataset's, and so do their
-    exposures (the CALDB FRONT and BACK effective areas sum to the FRONT+BACK one); a livetime cube
-    computed from the FT2 file gives the exposure of the gtltcube product within 2 %."""
+def _front_back_config(tmp_path, width):
+    """The shipped LAT config on a small coarse map, with FRONT, BACK and FRONT+BACK components."""
     config = AnalysisConfig.read(CONFIGS / "lat-crab-day.yaml")
     config.general.outdir = str(tmp_path)
     config.general.progress_bar = False
     block = config.datasets[0]
     block.geom.wcs.binsize = "0.5 deg"
-    block.geom.wcs.width = {"width": "6 deg", "height": "6 deg"}
+    block.geom.wcs.width = {"width": width, "height": width}
     block.geom.wcs.binsize_irf = "2 deg"
     block.geom.axes.energy.nbins_per_decade = 2
     block.components = [{"name": "front", "evtype": 1}, {"name": "back", "evtype": 2}, {"name": "fb", "evtype": 3}]
+    return config
+
+
+@pytest.mark.slow
+def test_lat_components_and_computed_livetime(data_env, tmp_path):
+    """FRONT and BACK components: their counts add up to the FRONT+BACK dataset's, and so do their
+    exposures (the CALDB FRONT and BACK effective areas sum to the FRONT+BACK one); a livetime cube
+    computed from the FT2 file gives the exposure of the gtltcube product within 2 %."""
+    config = _front_back_config(tmp_path, width="6 deg")
+    block = config.datasets[0]
     analysis = Analysis(config)
     analysis.reduce()
     front, back, both = analysis.datasets
@@ -113,15 +120,8 @@ def test_lat_components_share_one_livetime_cube(data_env, tmp_path, monkeypatch)
     and BACK effective areas sum to the FRONT+BACK one)."""
     from gammapy_lat.livetime import LivetimeCube
 
-    config = AnalysisConfig.read(CONFIGS / "lat-crab-day.yaml")
-    config.general.outdir = str(tmp_path)
-    config.general.progress_bar = False
+    config = _front_back_config(tmp_path, width="4 deg")
     block = config.datasets[0]
-    block.geom.wcs.binsize = "0.5 deg"
-    block.geom.wcs.width = {"width": "4 deg", "height": "4 deg"}
-    block.geom.wcs.binsize_irf = "2 deg"
-    block.geom.axes.energy.nbins_per_decade = 2
-    block.components = [{"name": "front", "evtype": 1}, {"name": "back", "evtype": 2}, {"name": "fb", "evtype": 3}]
     block.ltcube.file = None
     block.ltcube.nside = 16
     block.ltcube.dcostheta = 0.05
