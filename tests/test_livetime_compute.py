@@ -384,8 +384,6 @@ def test_fast_arccos_within_tolerance():
     t = np.concatenate([np.linspace(-1, 1, 20001), [-1.0, -1 + 1e-15, -1e-300, 0.0, 1e-300, 1 - 1e-15, 1.0]])
     err = np.abs([_fast_arccos(v) - np.arccos(v) for v in t])
     assert err.max() < ACOS_TOLERANCE
-    # the bound is tight enough to matter: the polynomial is not the exact function
-    assert err.max() > 1e-9
 
 
 def test_arc_ends_exact_near_pixel_centres():
@@ -447,7 +445,10 @@ def test_weights_in_pairs():
     assert len(one) == 1 and len(three) == 3
     np.testing.assert_array_equal(one[0], three[0])
     assert one[0].sum() > 0
-    np.testing.assert_array_equal(three[1], np.round(0.5 * live / 1e-6)[0] / np.round(live / 1e-6)[0] * three[0])
+    # every row has the same livetime (27 s, whole microseconds): the halved and quartered weights
+    # give exactly half and a quarter of the integers
+    np.testing.assert_array_equal(2 * three[1], three[0])
+    np.testing.assert_array_equal(4 * three[2], three[0])
 
 
 def test_roi_nside64_against_direct():
@@ -464,4 +465,5 @@ def test_roi_nside64_against_direct():
     assert len(cube.pixels) > 2000
     np.testing.assert_allclose(cube.livetime.value, expected[cube.pixels], rtol=1e-9, atol=2e-3)
     np.testing.assert_allclose(cube.weighted_livetime.value, wexpected[cube.pixels], rtol=1e-9, atol=2e-3)
-    assert cube.livetime.value.sum() > 0.5 * live.sum() * len(cube.pixels) / 49152
+    # the comparison is not vacuous: most pixels of the region saw the sky in these 6 hours
+    assert np.mean(expected[cube.pixels].sum(axis=1) > 0) > 0.5

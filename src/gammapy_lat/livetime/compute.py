@@ -226,12 +226,6 @@ def _polar_rows(lon, lat):
     return rows
 
 
-def _cos_distance(lon, lat, lon0, lat0):
-    """Cosine of the angle between directions ``(lon, lat)`` and one direction (deg)."""
-    lat, lat0 = np.radians(lat), np.radians(lat0)
-    return np.sin(lat) * np.sin(lat0) + np.cos(lat) * np.cos(lat0) * np.cos(np.radians(lon - lon0))
-
-
 class _RingGeometry:
     """Rings of the HEALPix RING scheme: colatitude, number of pixels, azimuth of pixel 0."""
 
@@ -280,12 +274,13 @@ def _fast_arccos(t):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _arc_ends(u, h, t, inv_dphi, eps, nf):  # pragma: no cover - compiled
+def _arc(u, t, inv_dphi, eps, nf):  # pragma: no cover - compiled
     """Pixels ``j`` of a ring with ``cos((j - u) Δφ) > t``: first index ``lo`` and their number.
 
-    ``h`` is ``_fast_arccos(t) / Δφ``: the arc ends ``u ± h`` decide unless one of them lies within
-    ``eps`` (pixel units) of a pixel centre; then the exact arccos does.
+    The arc ends ``u ± arccos(t) / Δφ`` come from `_fast_arccos` unless one of them lies within
+    ``eps`` (its error in pixel units) of a pixel centre; then the exact arccos decides.
     """
+    h = _fast_arccos(t) * inv_dphi
     a = u - h
     b = u + h
     fa = np.floor(a)
@@ -301,6 +296,12 @@ def _arc_ends(u, h, t, inv_dphi, eps, nf):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _wrap(value, nf, inv_n):  # pragma: no cover - compiled
+    """``value`` modulo ``nf`` for an integer-valued float (``inv_n = 1 / nf``); may give ``nf`` for 0."""
+    return value - nf * np.floor(value * inv_n)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _add_range(diff, p, q, w0, w1):  # pragma: no cover - compiled
     """Add ``w0, w1`` to positions ``[p, q)`` of a difference array of weight pairs (flat, unsigned indices)."""
     i = np.uint64(2 * p)
@@ -310,12 +311,6 @@ def _add_range(diff, p, q, w0, w1):  # pragma: no cover - compiled
     diff[i + one] += w1
     diff[j] -= w0
     diff[j + one] -= w1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _arc(u, t, inv_dphi, eps, nf):  # pragma: no cover - compiled
-    """`_arc_ends` with the polynomial arccos evaluated here."""
-    return _arc_ends(u, _fast_arccos(t) * inv_dphi, t, inv_dphi, eps, nf)
 
 
 @njit(cache=True, nogil=True)
@@ -338,26 +333,31 @@ def _ring_kernel(
     threads: the kernel releases the GIL, and each ring is written by one thread only.
     """
     nbins = len(c_k)
-    size = 2 * nbins * (2 * rnpix.max() + 1)
+    nmax = rnpix.max()
+    size = 2 * nbins * (2 * nmax + 1)
     arcs = np.empty(size, np.int64)
     whole = np.empty(size, np.int64)
+    scratch = np.empty((3, 2 * nmax), np.int64)
     for r in rings:
         used = 2 * nbins * (2 * rnpix[r] + 1)
         arcs[:used] = 0
         whole[:used] = 0
         _one_ring(r, c_k, rcos, rsin, rnpix, rphi0, rdphi, rows, zen, wq, use_zenith, zcut, window, arcs, whole)
-        _ring_cumsum(rnpix[r], nbins, arcs, whole, out, rowoff[r])
+        _ring_cumsum(rnpix[r], nbins, arcs, whole, out, rowoff[r], scratch)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _ring_cumsum(n, nbins, arcs, whole, out, row0):  # pragma: no cover - compiled
-    """Pixel values of one ring from its difference arrays into ``out[weight, row0 + j, bin]``."""
+def _ring_cumsum(n, nbins, arcs, whole, out, row0, scratch):  # pragma: no cover - compiled
+    """Pixel values of one ring from its difference arrays into ``out[weight, row0 + j, bin]``.
+
+    ``scratch`` is a work array of at least 3 × 2 n integers.
+    """
     width = 2 * n + 1
+    run_whole, previous, g = scratch[0, :2 * n], scratch[1, :n], scratch[2, :n]
     for iw in range(2):
         # G_k(p): livetime with cos θ > c_k at position p; the whole-ring records summed along k first
-        run_whole = np.zeros(2 * n, np.int64)
-        previous = np.zeros(n, np.int64)
-        g = np.empty(n, np.int64)
+        run_whole[:] = 0
+        previous[:] = 0
         for k in range(nbins):
             col = 2 * k * width + iw
             acc = 0
@@ -438,7 +438,7 @@ def _one_ring(
             # arc of the zenith cut on this ring: [zstart, zstart + zcount)
             tz = min(max((zcut - xz) / yz, -1.0), 1.0)
             zlo, zcount = _arc((zen[i, 2] - phi0) * inv_dphi, tz, inv_dphi, eps, nf)
-            zstart = zlo - nf * np.floor(zlo * inv_n)
+            zstart = _wrap(zlo, nf, inv_n)
             zs_idx = int(zstart)
         # edges [k_first, k_whole) cut the ring in an arc; from k_whole on, the whole ring. The
         # search starts from the previous interval's values (the boresight moves slowly).
@@ -468,13 +468,12 @@ def _one_ring(
             lo, count = _arc(u, t, inv_dphi, eps, nf)
             col = (k_first + m) * width
             if not cut:
-                p = col + int(lo - nf * np.floor(lo * inv_n))
+                p = col + int(_wrap(lo, nf, inv_n))
                 q = p + int(count)
                 _add_range(arcs, p, q, w0, w1)
                 continue
             # the arc relative to the start of the zenith arc, intersected with it
-            rel = lo - zstart
-            rel -= nf * np.floor(rel * inv_n)
+            rel = _wrap(lo - zstart, nf, inv_n)
             end = rel + count
             wrap = end - nf
             end = max(min(end, zcount), rel)
@@ -862,7 +861,7 @@ def livetime_cube_arrays(
         near = np.ones(len(arrays["w"]), bool)
         for key, limit in (("scz", np.arccos(edges[-1]) + reach), ("zen", np.radians(zmax) + reach)):
             if limit < np.pi:
-                near &= _cos_distance(arrays[f"{key}_ra"], arrays[f"{key}_dec"], lon, lat) > np.cos(limit)
+                near &= _unit_vectors(arrays[f"{key}_ra"], arrays[f"{key}_dec"]) @ centre > np.cos(limit)
         arrays = {key: value[near] for key, value in arrays.items()}
     else:
         pixels, rings, windows = None, None, None
