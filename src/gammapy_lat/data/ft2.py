@@ -41,28 +41,19 @@ def _first_row(column, nrows, predicate):
     return lo
 
 
-def _rows_in_time_range(hdu, tmin, tmax):
-    """The rows of a sorted ``SC_DATA`` HDU overlapping ``[tmin, tmax]``, as a new HDU.
+def _row_range(hdu, tmin, tmax):
+    """Rows ``[i0, i1)`` of a ``SC_DATA`` HDU sorted by time that overlap ``[tmin, tmax]``.
 
-    Returns None for an empty table or when the rows around the range are not in order (the
-    caller then reads the whole table, whose validation names the problem).
+    The range is widened by one row on each side, so that validating the rows read also checks
+    their order against their neighbours in the file.
     """
     nrows = int(hdu.header.get("NAXIS2", 0))
     if nrows == 0:
-        return None
+        return 0, 0
     start, stop = hdu.data.field("START"), hdu.data.field("STOP")
     i0 = _first_row(stop, nrows, lambda t: t > tmin)
-    i1 = max(_first_row(start, nrows, lambda t: t >= tmax), i0)
-    ordered = (
-        (i0 == 0 or stop[i0 - 1] <= tmin)
-        and (i0 == nrows or stop[i0] > tmin)
-        and (i1 == nrows or start[i1] >= tmax)
-        and (i1 == 0 or start[i1 - 1] < tmax)
-    )
-    if not ordered:
-        return None
-    # a view of the rows (still on the mapped file: the caller copies the table it reads from it)
-    return fits.BinTableHDU(data=hdu.data[i0:i1], header=hdu.header.copy(), name="SC_DATA")
+    i1 = _first_row(start, nrows, lambda t: t >= tmax)
+    return max(i0 - 1, 0), min(max(i1, i0) + 1, nrows)
 
 
 def _read_sc_table(path, time_range=None):
@@ -80,10 +71,9 @@ def _read_sc_table(path, time_range=None):
             if missing:
                 raise LATFileError(f"FT2 file {path}: SC_DATA lacks required column(s) {', '.join(missing)}")
             if time_range is not None:
-                hdu = _rows_in_time_range(hdu, *time_range)
-                if hdu is None:
-                    # empty or out of order: the whole table, whose validation names the problem
-                    return _read_sc_table(path)
+                # a view of those rows, still on the mapped file (copied below)
+                i0, i1 = _row_range(hdu, *time_range)
+                hdu = fits.BinTableHDU(data=hdu.data[i0:i1], header=header.copy(), name="SC_DATA")
             with warnings.catch_warnings():
                 # FT2 files use non-FITS units such as 'Gauss' and 'Earth_Radii'
                 warnings.simplefilter("ignore", u.UnitsWarning)
@@ -333,9 +323,10 @@ def read_spacecraft(paths, time_range=None):
         are kept once; overlapping different rows are an error.
     time_range : tuple of float, optional
         ``(tmin, tmax)`` in MET (s): keep only the rows overlapping ``[tmin, tmax]``, as
-        `SpacecraftData.select_time`. Only those rows are read from each file (found by bisection
-        on the sorted ``START``/``STOP`` columns of the memory-mapped file), so taking a week out of
-        a mission-long FT2 file costs about as much as reading a weekly file.
+        `SpacecraftData.select_time`. Only those rows (and one more on each side, whose order is
+        checked with them) are read from each file, found by bisection on the sorted
+        ``START``/``STOP`` columns of the memory-mapped file: a week out of a mission-long FT2 file
+        costs about as much as a weekly file. Rows out of order elsewhere in the file are not seen.
 
     Returns
     -------
