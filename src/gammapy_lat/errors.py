@@ -13,6 +13,9 @@ __all__ = [
     "CALDBError",
     "LivetimeCubeError",
     "ConfigError",
+    "XMLModelError",
+    "SimulationError",
+    "PipelineError",
 ]
 
 
@@ -64,3 +67,15 @@ class LivetimeCubeError(GammapyLATError, ValueError):
 
 class ConfigError(GammapyLATError, ValueError):
     """An analysis configuration is invalid."""
+
+
+class XMLModelError(GammapyLATError, ValueError):
+    """A gtlike XML model cannot be read, or a Gammapy model cannot be written as XML."""
+
+
+class SimulationError(GammapyLATError, ValueError):
+    """Invalid simulation parameters."""
+
+
+class PipelineError(GammapyLATError, RuntimeError):
+    """One or more pipeline tasks failed, or the pipeline cannot start."""

@@ -9,7 +9,6 @@ dataset's own background model.
 """
 import logging
 
-import astropy.units as u
 from astropy.time import Time
 
 from ..errors import ConfigError

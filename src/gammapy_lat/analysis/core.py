@@ -14,7 +14,7 @@ import astropy.units as u
 import numpy as np
 import yaml
 
-from ..errors import ConfigError, GammapyLATError
+from ..errors import ConfigError
 from .config import AnalysisConfig
 from .modelbuilder import add_background_models, build_models
 from .products import (

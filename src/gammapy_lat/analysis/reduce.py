@@ -12,9 +12,8 @@ import logging
 import re
 
 import numpy as np
-from astropy.coordinates import SkyCoord
 
-from ..errors import ConfigError, GammapyLATError, SelectionError
+from ..errors import ConfigError, SelectionError
 
 __all__ = [
     "reduce_block",

@@ -11,6 +11,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from astropy.coordinates import angular_separation
+
 from ..errors import LATDataError
 
 __all__ = ["DSSKeywords", "DSSCut"]
@@ -340,7 +342,5 @@ class DSSKeywords:
 
 
 def _angsep(ra1, dec1, ra2, dec2):
-    """Angular separation in degrees (haversine, stable for small angles)."""
-    r1, d1, r2, d2 = (math.radians(v) for v in (ra1, dec1, ra2, dec2))
-    s = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin((r2 - r1) / 2) ** 2
-    return math.degrees(2 * math.asin(min(1.0, math.sqrt(s))))
+    """Angular separation in degrees of two directions given in degrees."""
+    return math.degrees(angular_separation(*(math.radians(v) for v in (ra1, dec1, ra2, dec2))))

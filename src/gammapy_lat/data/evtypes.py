@@ -1,24 +1,168 @@
-"""LAT event-type bits, as in the Fermitools ``evtype`` parameter and the ``EVENT_TYPE`` column."""
+"""The one grammar of LAT event-type and event-class selections.
 
-__all__ = ["EVENT_TYPE_BITS", "EVENT_TYPE_PARTITIONS"]
+Used by the event selection, the CALDB look-up, the makers and every config, so that ``3``,
+``"FB"``, ``"FRONT+BACK"``, ``["FRONT", "BACK"]`` and ``"3"`` mean the same everywhere.
+"""
+import re
 
-#: Bit of each single event type.
-EVENT_TYPE_BITS = {
-    "FRONT": 1,
-    "BACK": 2,
-    "PSF0": 4,
-    "PSF1": 8,
-    "PSF2": 16,
-    "PSF3": 32,
-    "EDISP0": 64,
-    "EDISP1": 128,
-    "EDISP2": 256,
-    "EDISP3": 512,
-}
+import numpy as np
 
-#: The three event-type partitions; a selection must stay within one of them.
-EVENT_TYPE_PARTITIONS = {
-    "FB": ("FRONT", "BACK"),
-    "PSF": ("PSF0", "PSF1", "PSF2", "PSF3"),
-    "EDISP": ("EDISP0", "EDISP1", "EDISP2", "EDISP3"),
-}
+from ..errors import SelectionError
+from .constants import EVENT_CLASSES, EVENT_TYPE_BITS, EVENT_TYPE_PARTITIONS, EVENT_TYPES
+
+__all__ = [
+    "EVENT_TYPE_BITS",
+    "EVENT_TYPE_PARTITIONS",
+    "EVENT_TYPES",
+    "evtype_mask",
+    "evtype_names",
+    "evclass_mask",
+    "evtype_value",
+    "evclass_value",
+]
+
+_ALIASES = {"FRONT+BACK": 3, "FRONTBACK": 3}
+_ALL_BITS = sum(EVENT_TYPE_BITS.values())
+
+
+def evtype_mask(evtype, error=SelectionError):
+    """Event-type bit mask from an int, a name, names joined by ``+``/``,`` or a list of them.
+
+    Parameters
+    ----------
+    evtype : int, str, sequence or None
+        Fermitools bit mask (``3``, ``60``, ``4``...), a name (``"FRONT"``, ``"PSF3"``, ``"FB"``,
+        ``"PSF"``, ``"EDISP"``), names joined with ``+`` or ``,`` (``"PSF2+PSF3"``), a string
+        holding an integer (``"3"``), or a sequence of any of these. None gives None.
+    error : type, optional
+        Exception class raised on invalid input (default `~gammapy_lat.errors.SelectionError`).
+
+    Returns
+    -------
+    mask : int or None
+
+    Examples
+    --------
+    >>> evtype_mask(["FRONT", "BACK"])
+    3
+    >>> evtype_mask("PSF")
+    60
+    >>> evtype_mask("PSF2+PSF3")
+    48
+    """
+    if evtype is None:
+        return None
+    if isinstance(evtype, (bool, np.bool_)):
+        raise error(f"Invalid event-type selection {evtype!r}")
+    if isinstance(evtype, (int, np.integer)):
+        return int(evtype)
+    if isinstance(evtype, str):
+        text = evtype.strip().upper()
+        if re.fullmatch(r"\d+", text):
+            return int(text)
+        if text in _ALIASES:
+            return _ALIASES[text]
+        parts = [p for p in re.split(r"[+,\s|]+", text) if p]
+        if len(parts) > 1:
+            return _or_masks(parts, evtype, error)
+        if text in EVENT_TYPES:
+            return EVENT_TYPES[text]
+        raise error(
+            f"Unknown event type {evtype!r}; valid names: {', '.join(EVENT_TYPES)} "
+            "(or an integer bit mask)"
+        )
+    try:
+        items = list(evtype)
+    except TypeError:
+        raise error(f"Invalid event-type selection {evtype!r}") from None
+    return _or_masks(items, evtype, error)
+
+
+def _or_masks(items, original, error):
+    if not items:
+        raise error(f"Event-type selection {original!r} is empty")
+    mask = 0
+    for item in items:
+        mask |= evtype_mask(item, error=error)
+    return mask
+
+
+def evtype_names(evtype, error=SelectionError):
+    """Names of the single event types of a selection, checked to lie within one partition.
+
+    Parameters
+    ----------
+    evtype : int, str or sequence
+        Any form accepted by `evtype_mask`.
+    error : type, optional
+        Exception class raised on invalid input.
+
+    Returns
+    -------
+    names : list of str
+        Event-type names in bit order.
+
+    Raises
+    ------
+    error
+        If the selection is empty, has unknown bits or mixes partitions (e.g. ``FRONT`` with
+        ``PSF0``, which would count photons twice).
+    """
+    mask = evtype_mask(evtype, error=error)
+    if mask is None or mask <= 0:
+        raise error(f"Event-type selection {evtype!r} selects no event type")
+    unknown = mask & ~_ALL_BITS
+    if unknown:
+        raise error(
+            f"Event-type mask {mask} has unknown bits {unknown}; valid bits: "
+            + ", ".join(f"{k}={v}" for k, v in EVENT_TYPE_BITS.items())
+        )
+    names = [name for name, bit in EVENT_TYPE_BITS.items() if mask & bit]
+    partitions = {p for p, members in EVENT_TYPE_PARTITIONS.items() for n in names if n in members}
+    if len(partitions) > 1:
+        raise error(
+            f"Event-type selection {evtype!r} (mask {mask}) mixes the partitions "
+            f"{sorted(partitions)}; each photon belongs to one type of every partition, so select "
+            "types from one partition only (FRONT/BACK, PSF0-3 or EDISP0-3)"
+        )
+    return names
+
+
+def evclass_mask(evclass, error=SelectionError):
+    """Event-class bit from an int, a class name (``"SOURCE"``) or a string integer.
+
+    Returns None for None.
+    """
+    if evclass is None:
+        return None
+    if isinstance(evclass, str):
+        name = evclass.strip().upper()
+        if name.isdigit():
+            return int(name)
+        if name not in EVENT_CLASSES:
+            raise error(f"Unknown event class {evclass!r}; known: {', '.join(EVENT_CLASSES)}")
+        return EVENT_CLASSES[name]
+    return int(evclass)
+
+
+def evtype_value(value):
+    """Validator of configuration ``evtype`` fields: any form of `evtype_mask`, as an int.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, an empty selection or a mask outside the Pass 8 bits (pydantic
+        reports it with the key).
+    """
+    mask = evtype_mask(value, error=ValueError)
+    if mask is None or not 0 < mask <= _ALL_BITS:
+        raise ValueError(f"event-type mask {value!r} out of range 1..{_ALL_BITS}")
+    return mask
+
+
+def evclass_value(value):
+    """Validator of configuration ``evclass`` fields: a class bit or name, as an int."""
+    bit = evclass_mask(value, error=ValueError)
+    if bit is None or bit < 1:
+        raise ValueError(f"event class {value!r} must be a positive bit mask or a class name")
+    return bit

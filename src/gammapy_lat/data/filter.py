@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+from astropy.coordinates import angular_separation
 
 from ..errors import FilterExpressionError
 
@@ -128,9 +129,8 @@ class _Call(_Node):
 
 
 def _angsep(ra1, dec1, ra2, dec2):
-    ra1, dec1, ra2, dec2 = (np.radians(v) for v in (ra1, dec1, ra2, dec2))
-    hav = np.sin((dec2 - dec1) / 2) ** 2 + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0, 1))))
+    """Filter function ANGSEP: angular separation in degrees of directions in degrees."""
+    return np.degrees(angular_separation(*(np.radians(v) for v in (ra1, dec1, ra2, dec2))))
 
 
 _FUNCTIONS = {

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import astropy.units as u
-from astropy.coordinates import SkyCoord
+from astropy.coordinates import SkyCoord, angular_separation
 from astropy.io import fits
 from astropy.table import Table, vstack
 from gammapy.data import EventList
@@ -21,33 +21,13 @@ from .gti import (
     met_from_gti,
     time_ref_from_header,
 )
-from .evtypes import EVENT_TYPE_BITS, EVENT_TYPE_PARTITIONS
+from .constants import EVENT_CLASSES, EVENT_TYPES, MJDREFF, MJDREFI
+from .evtypes import evclass_mask, evtype_mask
 from .paths import resolve_paths
 
 __all__ = ["read_events", "LATEventList", "EVENT_TYPES", "EVENT_CLASSES", "evtype_mask"]
 
 log = logging.getLogger(__name__)
-
-#: Event-type bits (Pass 8), as used by ``evtype``: single types and whole partitions.
-EVENT_TYPES = dict(EVENT_TYPE_BITS)
-EVENT_TYPES.update(
-    {name: sum(EVENT_TYPE_BITS[t] for t in types) for name, types in EVENT_TYPE_PARTITIONS.items()}
-)
-
-#: Event-class bits (Pass 8), as used by ``evclass``.
-EVENT_CLASSES = {
-    "TRANSIENT020E": 8,
-    "TRANSIENT020": 16,
-    "TRANSIENT010E": 32,
-    "TRANSIENT010": 64,
-    "SOURCE": 128,
-    "CLEAN": 256,
-    "ULTRACLEAN": 512,
-    "ULTRACLEANVETO": 1024,
-    "SOURCEVETO": 2048,
-    "ULTRACLEANVETO_ONLY": 4096,
-    "TRANSIENT015S": 65536,
-}
 
 _REQUIRED_EVENT_COLUMNS = ("TIME", "ENERGY", "RA", "DEC")
 _STRUCTURAL = (
@@ -63,49 +43,6 @@ def _list_files(filenames, limit=4):
     if len(names) <= limit:
         return ", ".join(names)
     return f"{', '.join(names[:2])}, ..., {names[-1]} ({len(names)} files)"
-
-
-def evtype_mask(evtype):
-    """Event-type bit mask from an int, a name (``"PSF3"``), or a list of names/ints.
-
-    Examples
-    --------
-    >>> evtype_mask(["FRONT", "BACK"])
-    3
-    >>> evtype_mask("PSF")
-    60
-    """
-    if evtype is None:
-        return None
-    if isinstance(evtype, str):
-        parts = [p for p in evtype.replace("+", ",").split(",") if p.strip()]
-        if len(parts) == 1:
-            part = parts[0].strip().upper()
-            if part.isdigit():
-                return int(part)
-            if part not in EVENT_TYPES:
-                raise SelectionError(f"Unknown event type {evtype!r}; known: {', '.join(EVENT_TYPES)}")
-            return EVENT_TYPES[part]
-        return evtype_mask(parts)
-    if isinstance(evtype, (list, tuple, set)):
-        mask = 0
-        for item in evtype:
-            mask |= evtype_mask(item)
-        return mask
-    return int(evtype)
-
-
-def _evclass_mask(evclass):
-    if evclass is None:
-        return None
-    if isinstance(evclass, str):
-        name = evclass.strip().upper()
-        if name.isdigit():
-            return int(name)
-        if name not in EVENT_CLASSES:
-            raise SelectionError(f"Unknown event class {evclass!r}; known: {', '.join(EVENT_CLASSES)}")
-        return EVENT_CLASSES[name]
-    return int(evclass)
 
 
 def _is_structural(key):
@@ -215,8 +152,8 @@ class LATEventList:
         self.table = table
         self.header = header.copy() if header is not None else fits.Header()
         if "MJDREFI" not in self.header and "MJDREF" not in self.header:
-            self.header["MJDREFI"] = 51910
-            self.header["MJDREFF"] = 7.428703703703703e-4
+            self.header["MJDREFI"] = MJDREFI
+            self.header["MJDREFF"] = MJDREFF
             self.header["TIMESYS"] = "TT"
         if isinstance(gti, tuple):
             start, stop = gti
@@ -429,7 +366,7 @@ class LATEventList:
         pass_ver = self.pass_ver or "P8R3"
 
         for name, column, bits, values in (
-            ("evclass", "EVENT_CLASS", _evclass_mask(evclass), lambda: self.event_class),
+            ("evclass", "EVENT_CLASS", evclass_mask(evclass), lambda: self.event_class),
             ("evtype", "EVENT_TYPE", evtype_mask(evtype), lambda: self.event_type),
         ):
             if bits is None:
@@ -470,9 +407,9 @@ class LATEventList:
             if not -90 <= dec_v <= 90:
                 raise SelectionError(f"Cone centre dec={dec_v} deg is outside [-90, 90]")
             if rad_v < 180:
-                sep = angular_separation_deg(
-                    np.asarray(self.table["RA"], float), np.asarray(self.table["DEC"], float), ra_v, dec_v
-                )
+                ra_e = np.asarray(self.table["RA"], float) * u.deg
+                dec_e = np.asarray(self.table["DEC"], float) * u.deg
+                sep = angular_separation(ra_e, dec_e, ra_v * u.deg, dec_v * u.deg).to_value(u.deg)
                 mask &= sep < rad_v
             dss.add_cone(ra_v, dec_v, rad_v)
             cuts.append(f"angsep(RA,DEC,{ra_v},{dec_v})<{rad_v}")
@@ -792,16 +729,6 @@ def _to_value(value, unit, default=None):
     if isinstance(value, u.Quantity):
         return float(value.to_value(unit))
     return float(value)
-
-
-def angular_separation_deg(ra, dec, ra0, dec0):
-    """Angular separation in degrees between arrays of directions and one direction (float64)."""
-    ra, dec = np.radians(ra), np.radians(dec)
-    ra0, dec0 = np.radians(ra0), np.radians(dec0)
-    sdlat = np.sin((dec - dec0) / 2)
-    sdlon = np.sin((ra - ra0) / 2)
-    hav = sdlat**2 + np.cos(dec) * np.cos(dec0) * sdlon**2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0, 1))))
 
 
 def _read_one(path):

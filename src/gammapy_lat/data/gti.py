@@ -5,9 +5,10 @@ built at the public boundary with the file's time reference.
 """
 import numpy as np
 import astropy.units as u
-from astropy.time import Time
 from gammapy.data import GTI
 from gammapy.utils.time import time_ref_from_dict
+
+from .constants import MET_REFERENCE
 
 __all__ = [
     "merge_intervals",
@@ -18,10 +19,23 @@ __all__ = [
     "met_from_gti",
     "time_ref_from_header",
     "FERMI_TIME_REF",
+    "met_to_time",
+    "time_to_met",
 ]
 
-#: Fermi MET reference: MJDREFI=51910, MJDREFF=7.428703703703703e-4 (TT).
-FERMI_TIME_REF = Time(51910, 7.428703703703703e-4, format="mjd", scale="tt")
+#: Fermi MET reference (`gammapy_lat.data.constants.MET_REFERENCE`).
+FERMI_TIME_REF = MET_REFERENCE
+
+
+def met_to_time(met, time_ref=MET_REFERENCE):
+    """`~astropy.time.Time` (TT) of mission elapsed times in seconds."""
+    return time_ref + u.Quantity(np.asarray(met, dtype=float), "s")
+
+
+def time_to_met(time, time_ref=MET_REFERENCE):
+    """Mission elapsed time in seconds (float or array) of an `~astropy.time.Time`."""
+    met = (time.tt - time_ref).to_value("s")
+    return float(met) if np.ndim(met) == 0 else np.asarray(met, dtype=float)
 
 
 def time_ref_from_header(header):

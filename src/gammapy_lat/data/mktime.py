@@ -2,8 +2,11 @@
 import logging
 
 import numpy as np
+import astropy.units as u
+from astropy.coordinates import angular_separation
 
 from ..errors import FilterExpressionError, SelectionError
+from .constants import DEFAULT_FILTER
 from .filter import parse_filter
 from .gti import gti_from_met, in_intervals, intersect_intervals, intervals_from_mask
 
@@ -11,17 +14,13 @@ __all__ = ["good_time_intervals", "make_gti", "mktime", "DEFAULT_FILTER"]
 
 log = logging.getLogger(__name__)
 
-#: The filter recommended by the FSSC for standard analyses.
-DEFAULT_FILTER = "(DATA_QUAL>0)&&(LAT_CONFIG==1)"
 
 
 def _roi_zenith_mask(spacecraft, ra, dec, rad, zmax):
     """Rows where the whole ROI cone is within ``zmax`` of the zenith (gtmktime ``roicut``)."""
-    from .ft1 import angular_separation_deg
-
-    sep = angular_separation_deg(
-        np.asarray(spacecraft.table["RA_ZENITH"], float), np.asarray(spacecraft.table["DEC_ZENITH"], float), ra, dec
-    )
+    ra_z = np.asarray(spacecraft.table["RA_ZENITH"], float) * u.deg
+    dec_z = np.asarray(spacecraft.table["DEC_ZENITH"], float) * u.deg
+    sep = angular_separation(ra_z, dec_z, ra * u.deg, dec * u.deg).to_value(u.deg)
     return sep < zmax - rad
 
 

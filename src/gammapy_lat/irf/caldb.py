@@ -20,10 +20,10 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
 from astropy.io import fits
 
-from ..data.evtypes import EVENT_TYPE_BITS, EVENT_TYPE_PARTITIONS
+from ..data.constants import EVENT_TYPE_BITS
+from ..data.evtypes import evtype_names
 from ..errors import CALDBError
 
 __all__ = ["CALDB", "EVENT_TYPE_BITS", "parse_event_types"]
@@ -31,18 +31,11 @@ __all__ = ["CALDB", "EVENT_TYPE_BITS", "parse_event_types"]
 log = logging.getLogger(__name__)
 
 
-_ALIASES = {"FB": 3, "FRONT+BACK": 3, "FRONTBACK": 3, "PSF": 60, "EDISP": 960}
-
-
 def parse_event_types(evtype):
     """Event-type names selected by a bit mask, a name or a list of them.
 
-    Parameters
-    ----------
-    evtype : int, str or sequence
-        Fermitools bit mask (``3``, ``60``, ``960``, ``4``...), a name (``"FRONT"``, ``"PSF3"``,
-        ``"FB"``), names joined with ``+`` or ``,`` (``"PSF2+PSF3"``), a string holding an
-        integer (``"3"``), or a sequence of any of these.
+    The grammar is that of `gammapy_lat.data.evtype_mask` (``3``, ``"FB"``, ``"PSF2+PSF3"``,
+    ``["FRONT", "BACK"]``...).
 
     Returns
     -------
@@ -55,60 +48,7 @@ def parse_event_types(evtype):
         If the selection is empty, names an unknown type or mixes partitions
         (e.g. ``FRONT`` with ``PSF0``, which would count events twice).
     """
-    mask = _to_mask(evtype)
-    if mask <= 0:
-        raise CALDBError(f"Event-type selection {evtype!r} selects no event type")
-    unknown = mask & ~sum(EVENT_TYPE_BITS.values())
-    if unknown:
-        raise CALDBError(
-            f"Event-type mask {mask} has unknown bits {unknown}; valid bits: "
-            + ", ".join(f"{k}={v}" for k, v in EVENT_TYPE_BITS.items())
-        )
-    names = [name for name, bit in EVENT_TYPE_BITS.items() if mask & bit]
-    partitions = {p for p, members in EVENT_TYPE_PARTITIONS.items() for n in names if n in members}
-    if len(partitions) > 1:
-        raise CALDBError(
-            f"Event-type selection {evtype!r} (mask {mask}) mixes the partitions "
-            f"{sorted(partitions)}; each photon belongs to one type of every partition, so select "
-            "types from one partition only (FRONT/BACK, PSF0-3 or EDISP0-3)"
-        )
-    return names
-
-
-def _to_mask(evtype):
-    if isinstance(evtype, (bool, np.bool_)):
-        raise CALDBError(f"Invalid event-type selection {evtype!r}")
-    if isinstance(evtype, (int, np.integer)):
-        return int(evtype)
-    if isinstance(evtype, str):
-        text = evtype.strip().upper()
-        if re.fullmatch(r"\d+", text):
-            return int(text)
-        if text in _ALIASES:
-            return _ALIASES[text]
-        parts = [p for p in re.split(r"[+,\s|]+", text) if p]
-        if len(parts) > 1:
-            return _or_masks(parts, evtype)
-        if text in EVENT_TYPE_BITS:
-            return EVENT_TYPE_BITS[text]
-        raise CALDBError(
-            f"Unknown event type {evtype!r}; valid names: {', '.join(EVENT_TYPE_BITS)} "
-            "(or FB, PSF, EDISP, or an integer bit mask)"
-        )
-    try:
-        items = list(evtype)
-    except TypeError:
-        raise CALDBError(f"Invalid event-type selection {evtype!r}") from None
-    return _or_masks(items, evtype)
-
-
-def _or_masks(items, original):
-    mask = 0
-    for item in items:
-        mask |= _to_mask(item)
-    if not items:
-        raise CALDBError(f"Event-type selection {original!r} is empty")
-    return mask
+    return evtype_names(evtype, error=CALDBError)
 
 
 class CALDB:

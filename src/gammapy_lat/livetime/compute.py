@@ -711,7 +711,6 @@ def _rings_of_pixels(nside, ring_pixels):
 
 def _ring_windows(nside, rings, ring_pixels):
     """Azimuth window ``(centre, half-width)`` (rad) covering the given pixels of each ring."""
-    import healpy as hp
 
     geom = _RingGeometry(nside, rings)
     ring_of = np.searchsorted(geom.startpix, ring_pixels, side="right") - 1

@@ -57,7 +57,7 @@ from gammapy.modeling.models import (
     TemplateSpectralModel,
 )
 
-from ..errors import GammapyLATError, LATFileError
+from ..errors import LATFileError, XMLModelError
 from ..utils import atomic_output
 from .spectral import (
     FileFunctionSpectralModel,
@@ -84,10 +84,6 @@ DNDE = "cm-2 s-1 MeV-1"
 # would give 0/0 exactly on the edge
 SHARP_EDGE_WIDTH = 1e-6
 FLUX = "cm-2 s-1"
-
-
-class XMLModelError(GammapyLATError, ValueError):
-    """A gtlike XML model cannot be read, or a Gammapy model cannot be written as XML."""
 
 
 class _P:

@@ -30,9 +30,10 @@ from typing import Annotated, Literal, Optional, Union
 import astropy.units as u
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..data.evtypes import EVENT_TYPE_BITS
+from ..data.constants import DEFAULT_FILTER
+from ..data.evtypes import evtype_value
 from ..errors import ConfigError
 
 __all__ = [
@@ -123,31 +124,15 @@ class ComponentConfig(_Base):
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.+-]+$")
     energy: EnergyBinningConfig = EnergyBinningConfig()
-    evtype: Union[int, list[str]] = 3
+    evtype: Annotated[int, BeforeValidator(evtype_value)] = 3
     zmax: float = Field(90.0, gt=0, le=180)
     geom: Annotated[Union[WcsGeomConfig, HpxGeomConfig], Field(discriminator="type")] = WcsGeomConfig()
     exposure: bool = True
 
-    @field_validator("evtype", mode="before")
-    @classmethod
-    def _check_evtype(cls, value):
-        if isinstance(value, str):
-            value = [v.strip() for v in value.replace("+", ",").split(",") if v.strip()]
-        if isinstance(value, (list, tuple)):
-            unknown = [v for v in value if str(v).upper() not in EVENT_TYPE_BITS]
-            if unknown:
-                raise ValueError(f"evtype: unknown event type(s) {unknown}; known: {list(EVENT_TYPE_BITS)}")
-            return [str(v).upper() for v in value]
-        if isinstance(value, int) and not 0 < value < 1024:
-            raise ValueError(f"evtype: bit mask {value} out of range 1..1023")
-        return value
-
     @property
     def evtype_mask(self):
         """Event-type bit mask (int)."""
-        if isinstance(self.evtype, int):
-            return self.evtype
-        return int(sum(EVENT_TYPE_BITS[name] for name in self.evtype))
+        return self.evtype
 
 
 class LivetimeConfig(_Base):
@@ -190,7 +175,7 @@ class AllSkyConfig(_Base):
     irfs: str = "P8R3_SOURCE_V3"
     caldb: Optional[str] = None
     evclass: int = Field(128, ge=1)
-    filter: Optional[str] = "(DATA_QUAL>0)&&(LAT_CONFIG==1)"
+    filter: Optional[str] = DEFAULT_FILTER
     components: list[ComponentConfig] = Field(..., min_length=1)
     livetime: LivetimeConfig = LivetimeConfig()
     parallel: ParallelConfig = ParallelConfig()

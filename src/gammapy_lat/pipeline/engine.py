@@ -23,16 +23,12 @@ from typing import Callable
 
 from gammapy.utils import parallel
 
-from ..errors import GammapyLATError
+from ..errors import PipelineError
 from ..utils import atomic_output
 
 __all__ = ["Task", "TaskGraph", "TaskResult", "RunReport", "PipelineError", "Executor", "outdir_lock"]
 
 log = logging.getLogger(__name__)
-
-
-class PipelineError(GammapyLATError, RuntimeError):
-    """One or more pipeline tasks failed, or the pipeline cannot start."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,6 @@
 """Gammapy geometries of the binning components, and spatial tiles of the exposure cubes."""
-import numpy as np
 from astropy import units as u
-from astropy.coordinates import SkyCoord
-from gammapy.maps import HpxGeom, MapAxis, WcsGeom
+from gammapy.maps import MapAxis, WcsGeom
 
 from .config import ComponentConfig
 

@@ -18,13 +18,12 @@ Final products (co-added counts cube, livetime cube, exposure cube) are in the f
 gtltcube and gtexpcube2.
 """
 import logging
-from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from ..utils import atomic_output, write_fits_atomic
+from ..utils import write_fits_atomic
 from .geometry import component_counts_geom, component_exposure_geom, exposure_tile_geom, tile_slice
 
 __all__ = [

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import List, Literal, Optional, Union
 
 import astropy.units as u
-import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 

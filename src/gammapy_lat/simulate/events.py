@@ -29,9 +29,10 @@ import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
-from astropy.time import Time
 
-from .spacecraft import MJDREFF, MJDREFI, R_EARTH_EQ, SimulationError, _fit_comment
+from ..data.constants import MJDREFF, MJDREFI
+from ..data.gti import met_to_time
+from .spacecraft import R_EARTH_EQ, SimulationError, _fit_comment
 
 __all__ = ["simulate_events", "write_events", "EventSimulator"]
 
@@ -616,7 +617,7 @@ def _int_to_bits(values, nbits=32):
 
 
 def _met_to_isot(met):
-    return Time(MJDREFI + MJDREFF + np.asarray(met) / 86400.0, format="mjd", scale="tt").utc.isot
+    return met_to_time(met).utc.isot
 
 
 def simulate_events(

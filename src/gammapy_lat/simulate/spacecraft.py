@@ -21,9 +21,10 @@ import numpy as np
 from astropy import units as u
 from astropy.io import fits
 from astropy.table import Table
-from astropy.time import Time
 
-from ..errors import GammapyLATError
+from ..data.constants import MJDREFF, MJDREFI
+from ..data.gti import met_to_time
+from ..errors import SimulationError
 from ..utils import write_fits_atomic
 
 __all__ = [
@@ -33,15 +34,11 @@ __all__ = [
     "simulate_spacecraft",
     "spacecraft_hdulist",
     "write_spacecraft",
-    "MJDREFI",
-    "MJDREFF",
 ]
 
 log = logging.getLogger(__name__)
 
 # Fermi mission elapsed time reference (MET 0 = 2001-01-01T00:00:00 UTC), TT.
-MJDREFI = 51910
-MJDREFF = 7.428703703703703e-4
 
 GM_EARTH = 3.986004418e14  # m3 s-2
 R_EARTH_EQ = 6378137.0  # m, WGS84
@@ -69,10 +66,6 @@ SAA_POLYGON = np.array(
 )
 
 
-class SimulationError(GammapyLATError, ValueError):
-    """Invalid simulation parameters."""
-
-
 def _unit_vector(lon, lat):
     """Unit vectors (..., 3) from longitude and latitude in radians."""
     clat = np.cos(lat)
@@ -98,7 +91,7 @@ def met_to_jd_tt(met):
 
 def _tt_minus_utc(met):
     """TT - UTC in seconds at a mission elapsed time (leap seconds from astropy)."""
-    t = Time(MJDREFI + MJDREFF + met / 86400.0, format="mjd", scale="tt")
+    t = met_to_time(met)
     return float((t.tt.mjd - t.utc.mjd) * 86400.0)
 
 
@@ -460,8 +453,7 @@ def simulate_spacecraft(
 
 
 def _met_to_isot(met):
-    t = Time(MJDREFI + MJDREFF + met / 86400.0, format="mjd", scale="tt")
-    return t.utc.isot
+    return met_to_time(met).utc.isot
 
 
 def _time_keywords(tstart, tstop):
