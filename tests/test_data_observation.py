@@ -6,7 +6,8 @@ from astropy.io import fits
 from astropy.time import Time
 from gammapy.data import GTI, EventList, Observation, Observations
 
-from gammapy_lat.data import LATDataStore, LATObservation, read_events, read_spacecraft
+from gammapy_lat.data import read_events, read_spacecraft
+from gammapy_lat.observations import LATDataStore, LATObservation
 from gammapy_lat.errors import LATDataError, LATFileError
 
 

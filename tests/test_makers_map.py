@@ -16,14 +16,11 @@ from gammapy.modeling.models import (
     TemplateNPredModel,
 )
 
-from gammapy_lat.data import LATObservation, read_counts_geom
+from gammapy_lat.data import read_counts_geom
+from gammapy_lat.observations import LATObservation
 from gammapy_lat.errors import GammapyLATError, LATDataError, SelectionError
-from gammapy_lat.makers import (
-    LATMapDatasetMaker,
-    LATSafeMaskMaker,
-    create_isotropic_model,
-    create_lat_map_dataset,
-)
+from gammapy_lat.makers import LATMapDatasetMaker, LATSafeMaskMaker, create_lat_map_dataset
+from gammapy_lat.models import create_isotropic_model
 
 CRAB = SkyCoord(83.6331, 22.0145, unit="deg", frame="icrs")
 

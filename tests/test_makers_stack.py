@@ -9,7 +9,7 @@ from gammapy.maps import MapAxis, WcsGeom
 from gammapy.modeling import Fit
 from gammapy.modeling.models import Models, PointSpatialModel, PowerLawSpectralModel, SkyModel
 
-from gammapy_lat.data import LATObservation
+from gammapy_lat.observations import LATObservation
 from gammapy_lat.makers import (
     LATComponent,
     LATComponentsMaker,
@@ -172,7 +172,7 @@ def test_components_joint_fit(observation, caldb_path, crab_day):
 
 def test_datastore_chunks_stack(crab_day, geom, caldb_path, single_pass):
     """Time chunks from a LATDataStore (as weekly files would be) stack to the single pass."""
-    from gammapy_lat.data import LATDataStore
+    from gammapy_lat.observations import LATDataStore
 
     store = LATDataStore(crab_day / "ft1.fits.gz", crab_day / "ft2.fits.gz")
     observations = store.get_observations(chunk=8 * u.hour)

@@ -21,7 +21,7 @@ from gammapy.modeling.models import Models, TemplateNPredModel
 
 from gammapy_lat.models import models_from_xml_string, models_to_xml_string
 from gammapy_lat.models.catalog import catalog_roi_models
-from gammapy_lat.models.products import band_flux, fit_results_table, source_ts
+from gammapy_lat.estimators import band_flux, fit_results_table, source_ts
 
 CRAB = SkyCoord(83.6331, 22.0145, unit="deg")
 PULSAR = "3FGL J0534.5+2201"
@@ -43,8 +43,9 @@ def gtsrcmaps_npred(srcmap_path, hdu, geom):
 def crab_day_fit(crab_day, caldb_path, gammapy_data):
     from gammapy.catalog import SourceCatalog3FGL
 
-    from gammapy_lat.data import LATObservation
-    from gammapy_lat.makers import LATMapDatasetMaker, create_isotropic_model, create_lat_map_dataset
+    from gammapy_lat.observations import LATObservation
+    from gammapy_lat.makers import LATMapDatasetMaker, create_lat_map_dataset
+    from gammapy_lat.models import create_isotropic_model
 
     logging.getLogger("gammapy").setLevel(logging.ERROR)
     counts = Map.read(crab_day / "cntmap.fits.gz")

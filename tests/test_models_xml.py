@@ -451,7 +451,7 @@ def test_extended_source_templates(gammapy_data):
 
 
 def test_makers_isotropic_model_written_as_file_function(crab_day):
-    from gammapy_lat.makers import create_isotropic_model
+    from gammapy_lat.models import create_isotropic_model
 
     iso = create_isotropic_model(crab_day / "iso_P8R3_SOURCE_V2.txt", name="iso")
     iso.spectral_model.model2.norm.value = 1.2

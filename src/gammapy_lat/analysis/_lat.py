@@ -1,40 +1,48 @@
-"""Reduction of a ``lat`` datasets block with `gammapy_lat.data` and `gammapy_lat.makers`.
+"""Reduction of a ``lat`` datasets block, through the same classes as the Python API.
 
-Events are read with the gtselect-like selection of the block, their good-time intervals are
-intersected with the spacecraft good time (gtmktime filter), and one
-`~gammapy.datasets.MapDataset` per event-type component is made by
-`~gammapy_lat.makers.LATMapDatasetMaker` (counts, exposure, PSF, energy dispersion from the
-livetime cube and the CALDB IRFs). An isotropic spectrum given for a component becomes that
-dataset's own background model.
+The block's FT1/FT2 files are indexed by a `~gammapy_lat.observations.LATDataStore` that applies
+the block's gtselect cuts and gtmktime filter; the block's observation carries its response
+settings (IRF name, zenith cut, CALDB, livetime-cube file or binning); a
+`~gammapy_lat.makers.LATComponentsMaker` (a `~gammapy_lat.makers.LATMapDatasetMaker` and a
+`~gammapy_lat.makers.LATSafeMaskMaker` per event-type component) makes one
+`~gammapy.datasets.MapDataset` per component. An isotropic spectrum given for a component becomes
+that dataset's own background model.
 """
 import logging
 
-from astropy.time import Time
+import numpy as np
+from gammapy.maps import MapAxis, WcsGeom
 
+from ..data.gti import time_to_met
 from ..errors import ConfigError
+from ..makers import (
+    LATComponent,
+    LATComponentsMaker,
+    LATSafeMaskMaker,
+    create_lat_map_dataset,
+)
+from ..observations import LATDataStore
 
-__all__ = ["run_lat_block", "lat_geom"]
+__all__ = [
+    "run_lat_block",
+    "lat_geom",
+    "lat_selection",
+    "lat_data_store",
+    "lat_observation",
+    "lat_components_maker",
+    "lat_reference_dataset",
+]
 
 log = logging.getLogger(__name__)
-
-#: Fermi mission reference time (MET 0) in TT.
-_MET_REF = Time(51910 + 7.428703703703703e-4, format="mjd", scale="tt")
-
-
-def _met(time):
-    return float((time.tt - _MET_REF).to_value("s"))
 
 
 def lat_geom(block):
     """Counts geometry of a ``lat`` block."""
-    from gammapy.maps import WcsGeom
-
     wcs = block.geom.wcs
     center = wcs.skydir if wcs.skydir.is_set else block.selection.roi
-    skydir = center.to_skycoord()
     energy = block.geom.axes.energy.to_axis("energy")
     return WcsGeom.create(
-        skydir=skydir,
+        skydir=center.to_skycoord(),
         binsz=wcs.binsize.to_value("deg"),
         width=(wcs.width.width.to_value("deg"), wcs.width.height.to_value("deg")),
         frame=center.frame,
@@ -45,24 +53,20 @@ def lat_geom(block):
 
 def _rad_axis(max_radius):
     """PSF separation axis: 0, then 300 log-spaced nodes from 1e-3 deg to ``max_radius``."""
-    import numpy as np
-    from gammapy.maps import MapAxis
-
     nodes = np.concatenate([[0.0], np.geomspace(1e-3, max_radius.to_value("deg"), 300)])
     return MapAxis.from_nodes(nodes, unit="deg", name="rad", interp="lin")
 
 
 def _nside_for(binsz):
     """Smallest power-of-two NSIDE whose pixels are at most ``binsz`` across (gtltcube binsz)."""
-    import numpy as np
-
     nside = 1
     while np.degrees(np.sqrt(4 * np.pi / (12 * nside**2))) > binsz.to_value("deg") and nside < 8192:
         nside *= 2
     return nside
 
 
-def _selection(block):
+def lat_selection(block):
+    """gtselect cuts of a block, as arguments of `~gammapy_lat.data.LATEventList.select`."""
     sel = block.selection
     kwargs = dict(evclass=sel.evclass, evtype=sel.evtype, zmax=sel.zmax)
     if sel.energy.min is not None:
@@ -73,53 +77,49 @@ def _selection(block):
         roi = sel.roi.to_skycoord().icrs
         kwargs.update(ra=roi.ra.deg, dec=roi.dec.deg, rad=sel.roi.radius.to_value("deg"))
     if sel.time.is_set:
-        kwargs.update(tmin=_met(sel.time.start), tmax=_met(sel.time.stop))
+        kwargs.update(tmin=time_to_met(sel.time.start), tmax=time_to_met(sel.time.stop))
     elif sel.tmin is not None or sel.tmax is not None:
         kwargs.update(tmin=sel.tmin, tmax=sel.tmax)
     return kwargs
 
 
-def read_lat_observation(block, config):
-    """Selected events and spacecraft data of a ``lat`` block as a `~gammapy_lat.data.LATObservation`."""
-    from ..data import LATObservation, mktime, read_events, read_spacecraft
-
-    events_paths = [str(p) for p in config.resolve_paths(block.events)]
-    sc_paths = [str(p) for p in config.resolve_paths(block.spacecraft)]
-    if not events_paths or not sc_paths:
-        raise ConfigError(f"datasets '{block.name}': no events or spacecraft file found")
-    events_arg = events_paths[0] if len(events_paths) == 1 else events_paths
-    sc_arg = sc_paths[0] if len(sc_paths) == 1 else sc_paths
-    events = read_events(events_arg, selection=_selection(block))
-    # only the spacecraft rows of the events' time span (a small part of a mission-long FT2)
-    span = (events.gti_start[0], events.gti_stop[-1]) if len(events.gti_start) else None
-    spacecraft = read_spacecraft(sc_arg, time_range=span)
-    mk = block.gtmktime
-    events = mktime(events, spacecraft, filter=mk.filter, roicut=mk.roicut)
-    if len(events.gti_start):
-        spacecraft = spacecraft.select_time(events.gti_start[0], events.gti_stop[-1])
-    return LATObservation(events, spacecraft, obs_id=0, irf_name=block.irf, evtype=block.selection.evtype)
-
-
-def run_lat_block(block, config, maker_cls):
-    """Datasets of a ``lat`` block: one per event-type component."""
-    from gammapy.datasets import Datasets
-    from gammapy.modeling.models import Models
-
-    from ..makers import LATSafeMaskMaker, create_isotropic_model, create_lat_map_dataset
-
-    observation = read_lat_observation(block, config)
-    geom = lat_geom(block)
-    energy_true = block.geom.axes.energy_true.to_axis("energy_true")
-    selection = ["counts", "exposure", "psf"] + (["edisp"] if block.edisp.enabled else [])
-    caldb = str(config.resolve_path(block.caldb)) if block.caldb else None
-    ltcube = str(config.resolve_path(block.ltcube.file)) if block.ltcube.file else None
-    ltcube_kwargs = {
+def _ltcube_kwargs(block, config):
+    return {
         "nside": block.ltcube.nside or _nside_for(block.ltcube.binsz),
         "nbins": max(int(round(1.0 / block.ltcube.dcostheta)), 1),
         "n_jobs": config.general.n_jobs,
         "parallel_backend": config.general.parallel_backend,
     }
-    rad_axis = _rad_axis(block.psf.max_radius)
+
+
+def lat_data_store(block, config):
+    """`~gammapy_lat.observations.LATDataStore` of a block's files, cuts and response settings."""
+    events = [str(p) for p in config.resolve_paths(block.events)]
+    spacecraft = [str(p) for p in config.resolve_paths(block.spacecraft)]
+    if not events or not spacecraft:
+        raise ConfigError(f"datasets '{block.name}': no events or spacecraft file found")
+    return LATDataStore(
+        events,
+        spacecraft,
+        irf_name=block.irf,
+        evtype=block.selection.evtype,
+        selection=lat_selection(block),
+        gtmktime={"filter": block.gtmktime.filter, "roicut": block.gtmktime.roicut},
+        zmax=block.ltcube.zmax,
+        caldb=str(config.resolve_path(block.caldb)) if block.caldb else None,
+        ltcube=str(config.resolve_path(block.ltcube.file)) if block.ltcube.file else None,
+        ltcube_kwargs=_ltcube_kwargs(block, config),
+    )
+
+
+def lat_observation(block, config):
+    """The block's `~gammapy_lat.observations.LATObservation`: all its selected events."""
+    return lat_data_store(block, config).get_observation(obs_id=0)
+
+
+def lat_components_maker(block):
+    """`~gammapy_lat.makers.LATComponentsMaker` of a block (one component per ``components``
+    entry; without entries, one dataset of the whole event selection named after the block)."""
     sm = block.safe_mask
     safe_mask_maker = LATSafeMaskMaker(
         methods=list(sm.methods),
@@ -131,46 +131,48 @@ def run_lat_block(block, config, maker_cls):
         offset_max=sm.offset_max,
         aeff_percent=sm.aeff_percent,
     )
-    components = block.components or [None]
-    datasets, models = Datasets(), Models()
-    # the components share the geometry and the zenith cut, hence one livetime cube
-    shared_ltcube = ltcube
-    for comp in components:
-        evtype = block.selection.evtype if comp is None else comp.evtype
-        cname = None if comp is None else (comp.name or f"evtype{comp.evtype}")
-        name = block.name if cname is None else f"{block.name}-{cname}"
-        reference = create_lat_map_dataset(
-            geom,
-            energy_axis_true=energy_true,
-            binsz_irf=block.geom.wcs.binsize_irf,
-            name=name,
-            edisp_bins=block.edisp.edisp_bins,
-            rad_axis=rad_axis,
-        )
-        maker = maker_cls(
-            selection=selection,
-            irf_name=block.irf,
-            evtype=evtype,
-            caldb=caldb,
-            zmax=block.ltcube.zmax or block.selection.zmax,
-            ltcube=shared_ltcube,
-            ltcube_kwargs=ltcube_kwargs,
-        )
-        log.info(f"{block.name}: making dataset {name} (evtype {evtype})")
-        try:
-            dataset = maker.run(reference, observation)
-            # computed, or read from the block's file, once (the maker keeps it)
-            shared_ltcube = maker.get_livetime_cube(observation, reference.counts.geom)
-            dataset = safe_mask_maker.run(dataset, observation)
-        except (ValueError, KeyError) as exc:
-            raise ConfigError(f"datasets '{block.name}': LAT reduction of {name} failed: {exc}") from exc
-        datasets.append(dataset)
-        if comp is not None and comp.isodiff:
-            models.append(
-                create_isotropic_model(
-                    config.resolve_path(comp.isodiff), name=f"{name}-isotropic", datasets_names=[name],
-                    apply_edisp=block.edisp.enabled,
-                )
-            )
-    datasets.models = models
-    return datasets
+    if block.components:
+        components = [
+            LATComponent(name=comp.name or f"evtype{comp.evtype}", evtype=comp.evtype, isodiff=comp.isodiff)
+            for comp in block.components
+        ]
+    else:
+        components = [LATComponent(name=None, evtype=block.selection.evtype)]
+    selection = ["counts", "exposure", "psf"] + (["edisp"] if block.edisp.enabled else [])
+    return LATComponentsMaker(components, selection=selection, safe_mask_maker=safe_mask_maker)
+
+
+def lat_reference_dataset(block):
+    """Empty reference dataset of a block (geometry, true-energy and PSF axes, IRF pixels)."""
+    return create_lat_map_dataset(
+        lat_geom(block),
+        energy_axis_true=block.geom.axes.energy_true.to_axis("energy_true"),
+        binsz_irf=block.geom.wcs.binsize_irf,
+        name=block.name,
+        edisp_bins=block.edisp.edisp_bins,
+        rad_axis=_rad_axis(block.psf.max_radius),
+    )
+
+
+def run_lat_block(block, config):
+    """Datasets of a ``lat`` block: one per event-type component.
+
+    Parameters
+    ----------
+    block : `~gammapy_lat.analysis.config.LATDatasetsConfig`
+        Block settings.
+    config : `~gammapy_lat.analysis.AnalysisConfig`
+        Full config (data root, parallel settings).
+
+    Returns
+    -------
+    datasets : `~gammapy.datasets.Datasets`
+        With the components' isotropic models.
+    """
+    maker = lat_components_maker(block)
+    for component in maker.components:
+        if component.isodiff is not None:
+            component.isodiff = config.resolve_path(component.isodiff)
+    observation = lat_observation(block, config)
+    log.info(f"{block.name}: {len(observation.lat_events)} events, {len(maker.components)} component(s)")
+    return maker.run(lat_reference_dataset(block), observation)

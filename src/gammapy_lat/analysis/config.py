@@ -27,6 +27,7 @@ import numpy as np
 import yaml
 from astropy.coordinates import Angle, SkyCoord
 from astropy.time import Time
+from gammapy.maps import MapAxis
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -37,8 +38,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from regions import CircleSkyRegion, PointSkyRegion
 
 from ..errors import ConfigError
+from ..utils import atomic_output
 
 __all__ = [
     "AnalysisConfig",
@@ -164,7 +167,6 @@ class CircleConfig(SkyCoordConfig):
 
     def to_region(self):
         """`~regions.CircleSkyRegion`, `~regions.PointSkyRegion` or None when the centre is unset."""
-        from regions import CircleSkyRegion, PointSkyRegion
 
         center = self.to_skycoord()
         if center is None:
@@ -215,7 +217,6 @@ class EnergyAxisConfig(BaseConfig):
 
     def to_axis(self, name="energy"):
         """`~gammapy.maps.MapAxis` with log-spaced edges, or None when incomplete."""
-        from gammapy.maps import MapAxis
 
         if not self.is_set:
             return None
@@ -886,7 +887,6 @@ class AnalysisConfig(BaseConfig):
 
     def write(self, path, overwrite=False):
         """Write all settings to a YAML file (atomically)."""
-        from ..utils import atomic_output
 
         with atomic_output(path, overwrite=overwrite) as tmp:
             Path(tmp).write_text(self.to_yaml())

@@ -13,8 +13,23 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 import yaml
+from astropy.table import vstack
+from gammapy.datasets import Datasets, MapDataset
+from gammapy.makers.utils import ThetaSquaredTable
+from gammapy.maps import MapAxis, WcsGeom
+from gammapy.modeling import Fit
+from gammapy.modeling.models import (
+    Models,
+    PointSpatialModel,
+    PowerLawSpectralModel,
+    SkyModel,
+)
+from gammapy.utils import pbar
+from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from ..estimators import excess_map, light_curve, sed_points, ts_map
+from ..utils import atomic_output, write_fits_atomic
 from .config import AnalysisConfig
 from .modelbuilder import add_background_models, build_models
 from .products import (
@@ -28,6 +43,7 @@ from .products import (
     write_yaml_atomic,
 )
 from .reduce import block_input_files, get_iact_observations, reduce_block
+from .report import write_report
 
 __all__ = ["Analysis", "STEPS", "StepRecord"]
 
@@ -47,7 +63,6 @@ class StepRecord:
 
 
 def _progress(iterable, desc, enabled=True, total=None):
-    from tqdm.auto import tqdm
 
     return tqdm(iterable, desc=desc, total=total, disable=(None if enabled else True), leave=False)
 
@@ -100,7 +115,6 @@ class Analysis:
             raise TypeError(f"config must be an AnalysisConfig, a dict or a YAML path, got {type(value)}")
         config.check_inputs()
         config.set_logging()
-        from gammapy.utils import pbar
 
         pbar.SHOW_PROGRESS_BAR = config.general.progress_bar
         self._config = config
@@ -116,7 +130,6 @@ class Analysis:
     @property
     def datasets(self):
         """All datasets of all blocks as one `~gammapy.datasets.Datasets` (after `reduce`)."""
-        from gammapy.datasets import Datasets
 
         out = Datasets()
         for block in self.config.datasets:
@@ -240,7 +253,6 @@ class Analysis:
         return self.datasets
 
     def _set_block(self, name, datasets, key):
-        from gammapy.modeling.models import Models
 
         self.block_datasets[name] = datasets
         self._own_models[name] = Models(datasets.models)
@@ -250,7 +262,6 @@ class Analysis:
     # ---- fit
     def _fit_datasets(self):
         """Datasets of all blocks with fit masks set from the fit ranges."""
-        from gammapy.datasets import Datasets
 
         self.reduce()
         frange = self.config.fit.energy_range
@@ -268,14 +279,12 @@ class Analysis:
         return datasets
 
     def _make_fit(self):
-        from gammapy.modeling import Fit
 
         cfg = self.config.fit
         return Fit(backend=cfg.backend, optimize_opts=dict(cfg.optimize_opts))
 
     def fit(self, force=False):
         """Fit all datasets together with the shared models; products in ``<outdir>/fit/``."""
-        from gammapy.modeling.models import Models
 
         datasets = self._fit_datasets()
         key = self.fit_key()
@@ -370,10 +379,6 @@ class Analysis:
             raise ConfigError(f"estimators.{key}.source: no model named {source!r} (models: {self.models.names})")
 
     def _estimate_flux_points(self):
-        from astropy.table import vstack
-        from gammapy.datasets import Datasets
-        from gammapy.estimators import FluxPointsEstimator
-
         cfg = self.config.estimators.flux_points
         self._check_source(cfg.source, "flux_points")
         edges = cfg.energy.to_axis().edges
@@ -399,15 +404,15 @@ class Analysis:
                 if len(group_edges) < 2:
                     log.warning(f"flux points: no complete energy bin in the range of block '{name}'")
                     continue
-            estimator = FluxPointsEstimator(
-                energy_edges=group_edges,
-                source=cfg.source,
+            fp = sed_points(
+                group,
+                cfg.source,
+                group_edges,
+                selection_optional=cfg.selection_optional,
                 fit=self._make_fit(),
                 n_sigma_ul=cfg.n_sigma_ul,
-                selection_optional=cfg.selection_optional,
                 n_jobs=self.config.general.n_jobs,
             )
-            fp = estimator.run(group)
             self.flux_points[name or "all"] = fp
             suffix = f"_{name}" if name else ""
             path = self.outdir / "estimate" / f"flux_points{suffix}.fits"
@@ -434,25 +439,23 @@ class Analysis:
         return lo, hi
 
     def _estimate_light_curve(self):
-        from gammapy.estimators import LightCurveEstimator
-
         cfg = self.config.estimators.light_curve
         self._check_source(cfg.source, "light_curve")
         emin, emax = self._energy_bounds()
         edges = u.Quantity([_first(cfg.energy.min, emin), _first(cfg.energy.max, emax)])
         intervals = [(t.start, t.stop) for t in cfg.time_intervals] or None
-        estimator = LightCurveEstimator(
-            time_intervals=intervals,
-            energy_edges=edges,
-            source=cfg.source,
-            fit=self._make_fit(),
-            n_sigma_ul=cfg.n_sigma_ul,
-            selection_optional=cfg.selection_optional,
-            n_jobs=self.config.general.n_jobs,
-        )
         datasets = self._fit_datasets()
         datasets.models = self.models
-        self.light_curve = estimator.run(datasets)
+        self.light_curve = light_curve(
+            datasets,
+            cfg.source,
+            time_intervals=intervals,
+            energy_edges=edges,
+            selection_optional=cfg.selection_optional,
+            fit=self._make_fit(),
+            n_sigma_ul=cfg.n_sigma_ul,
+            n_jobs=self.config.general.n_jobs,
+        )
         path = self.outdir / "estimate" / "light_curve.fits"
         with _atomic(path) as tmp:
             self.light_curve.write(tmp, format="lightcurve", sed_type="flux", overwrite=True)
@@ -460,8 +463,6 @@ class Analysis:
 
     def _map_blocks(self, names):
         """Stacked map dataset of each selected block that holds map (3D) datasets."""
-        from gammapy.datasets import MapDataset
-        from gammapy.maps import WcsGeom
 
         out = {}
         for block in self.config.datasets:
@@ -478,24 +479,18 @@ class Analysis:
         return out
 
     def _estimate_excess_map(self):
-        from gammapy.estimators import ExcessMapEstimator
-
         cfg = self.config.estimators.excess_map
         products = []
         for name, dataset in self._map_blocks(cfg.datasets).items():
             edges = _map_energy_edges(cfg.energy, dataset)
             dataset = dataset.copy(name=dataset.name)
             dataset.models = self.models
-            estimator = ExcessMapEstimator(correlation_radius=cfg.correlation_radius, energy_edges=edges)
-            result = estimator.run(dataset)
+            result = excess_map(dataset, correlation_radius=cfg.correlation_radius, energy_edges=edges)
             self.maps[f"excess_{name}"] = result
             products += _write_flux_maps(result, self.outdir / "estimate" / f"excess_map_{name}.fits")
         return products
 
     def _estimate_ts_map(self):
-        from gammapy.estimators import TSMapEstimator
-        from gammapy.modeling.models import Models, PointSpatialModel, PowerLawSpectralModel, SkyModel
-
         cfg = self.config.estimators.ts_map
         products = []
         for name, dataset in self._map_blocks(cfg.datasets).items():
@@ -506,11 +501,10 @@ class Analysis:
             kernel = SkyModel(
                 spectral_model=PowerLawSpectralModel(index=cfg.index), spatial_model=PointSpatialModel()
             )
-            estimator = TSMapEstimator(
-                kernel_model=kernel, kernel_width=cfg.kernel_width, energy_edges=edges,
-                selection_optional=[], n_jobs=self.config.general.n_jobs,
+            result = ts_map(
+                dataset, model=kernel, kernel_width=cfg.kernel_width, energy_edges=edges,
+                n_jobs=self.config.general.n_jobs,
             )
-            result = estimator.run(dataset)
             self.maps[f"ts_{name}"] = result
             products += _write_flux_maps(result, self.outdir / "estimate" / f"ts_map_{name}.fits")
         return products
@@ -521,8 +515,6 @@ class Analysis:
         return [b for b in self.config.datasets if b.name in names and b.instrument == "iact"]
 
     def _estimate_theta2(self):
-        from gammapy.makers.utils import ThetaSquaredTable
-        from gammapy.maps import MapAxis
 
         cfg = self.config.estimators.theta2
         axis = MapAxis.from_bounds(
@@ -558,7 +550,6 @@ class Analysis:
         if not force and state.is_done("report", key):
             self._record("report", "up to date", start)
             return
-        from .report import write_report
 
         products = write_report(self)
         state.record("report", key, products)
@@ -592,9 +583,7 @@ class Analysis:
 
 def _write_flux_maps(maps, path):
     """Write `~gammapy.estimators.FluxMaps` and their reference model atomically."""
-    from gammapy.modeling.models import Models
 
-    from ..utils import write_fits_atomic
 
     path = Path(path)
     model_path = path.with_name(path.name.split(".")[0] + "_model.yaml")
@@ -606,7 +595,6 @@ def _write_flux_maps(maps, path):
 
 
 def _atomic(path):
-    from ..utils import atomic_output
 
     return atomic_output(path, overwrite=True)
 

@@ -2,7 +2,13 @@
 background models."""
 import logging
 
+from gammapy.catalog import CATALOG_REGISTRY
+from gammapy.datasets import MapDatasetOnOff
+from gammapy.modeling.models import FoVBackgroundModel, Models
+
 from ..errors import ConfigError
+from ..models import read_xml_models
+from ..models.catalog import catalog_roi_models
 
 __all__ = ["build_models", "add_background_models", "read_models_entry"]
 
@@ -11,7 +17,6 @@ log = logging.getLogger(__name__)
 
 def read_models_entry(entry, config):
     """`~gammapy.modeling.models.Models` of one ``models`` entry of the config."""
-    from gammapy.modeling.models import Models
 
     if entry.file is not None:
         path = config.resolve_path(entry.file)
@@ -20,12 +25,9 @@ def read_models_entry(entry, config):
                 return Models.read(path)
             except (OSError, KeyError, ValueError, TypeError) as exc:
                 raise ConfigError(f"models: cannot read Gammapy models YAML {path}: {exc}") from exc
-        from ..models import read_xml_models
 
         return Models(read_xml_models(path, missing_files=entry.missing_files))
-    from gammapy.catalog import CATALOG_REGISTRY
 
-    from ..models.catalog import catalog_roi_models
 
     cat = entry.catalog
     path = config.resolve_path(cat.catalog)
@@ -60,7 +62,6 @@ def build_models(config, block_datasets):
     -------
     models : `~gammapy.modeling.models.Models`
     """
-    from gammapy.modeling.models import Models
 
     models = Models()
     for entry in config.models:
@@ -79,8 +80,6 @@ def build_models(config, block_datasets):
 def add_background_models(datasets, models):
     """Append a `~gammapy.modeling.models.FoVBackgroundModel` for every `MapDataset` that has a
     background map and no background model yet (as Gammapy's `Analysis` does)."""
-    from gammapy.datasets import MapDatasetOnOff
-    from gammapy.modeling.models import FoVBackgroundModel, Models
 
     models = Models(models)
     have = {m.datasets_names[0] for m in models if isinstance(m, FoVBackgroundModel)}

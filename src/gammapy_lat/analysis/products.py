@@ -11,6 +11,8 @@ import logging
 from pathlib import Path
 
 import yaml
+from gammapy.datasets import DATASET_REGISTRY, Datasets
+from gammapy.modeling.models import Models
 
 from ..errors import ConfigError
 from ..utils import atomic_output
@@ -152,8 +154,6 @@ def write_datasets(datasets, folder, checksum=False):
 
 def read_datasets(folder):
     """Read datasets written by `write_datasets`."""
-    from gammapy.datasets import DATASET_REGISTRY, Datasets
-    from gammapy.modeling.models import Models
 
     folder = Path(folder)
     index = yaml.safe_load((folder / "datasets.yaml").read_text())

@@ -12,8 +12,32 @@ import logging
 import re
 
 import numpy as np
+from gammapy.data import DataStore
+from gammapy.datasets import (
+    Datasets,
+    FermipyDatasetsReader,
+    MapDataset,
+    SpectrumDataset,
+    SpectrumDatasetOnOff,
+)
+from gammapy.makers import (
+    DatasetsMaker,
+    FoVBackgroundMaker,
+    MapDatasetMaker,
+    ReflectedRegionsBackgroundMaker,
+    ReflectedRegionsFinder,
+    RingBackgroundMaker,
+    SafeMaskMaker,
+    SpectrumDatasetMaker,
+    WobbleRegionsFinder,
+)
+from gammapy.maps import Map, RegionGeom, WcsGeom
+from gammapy.modeling.models import FoVBackgroundModel, Models
+from regions import Regions
+from tqdm.auto import tqdm
 
 from ..errors import ConfigError, SelectionError
+from ._lat import run_lat_block
 
 __all__ = [
     "reduce_block",
@@ -29,7 +53,6 @@ log = logging.getLogger(__name__)
 
 
 def _progress(iterable, desc, enabled=True, total=None):
-    from tqdm.auto import tqdm
 
     return tqdm(iterable, desc=desc, total=total, disable=(None if enabled else True), leave=False)
 
@@ -39,7 +62,6 @@ def _progress(iterable, desc, enabled=True, total=None):
 # --------------------------------------------------------------------------------------------
 def open_datastore(block, config):
     """`~gammapy.data.DataStore` of an ``iact`` block."""
-    from gammapy.data import DataStore
 
     path = config.resolve_path(block.datastore)
     if path.is_file():
@@ -97,8 +119,6 @@ def get_iact_observations(block, config, datastore=None):
 
 def make_exclusion_mask(exclusion, config, geom):
     """Boolean exclusion mask (True = usable) on ``geom`` from an exclusion config, or None."""
-    from gammapy.maps import Map
-    from regions import Regions
 
     if not exclusion.is_set:
         return None
@@ -121,7 +141,6 @@ def make_exclusion_mask(exclusion, config, geom):
 
 
 def _make_safe_mask_maker(block):
-    from gammapy.makers import SafeMaskMaker
 
     sm = block.safe_mask
     return SafeMaskMaker(
@@ -135,14 +154,6 @@ def _make_safe_mask_maker(block):
 
 
 def _make_background_maker(block, config, geom):
-    from gammapy.makers import (
-        FoVBackgroundMaker,
-        ReflectedRegionsBackgroundMaker,
-        ReflectedRegionsFinder,
-        RingBackgroundMaker,
-        WobbleRegionsFinder,
-    )
-    from gammapy.maps import WcsGeom
 
     bkg = block.background
     if bkg.method is None:
@@ -176,7 +187,6 @@ def _make_background_maker(block, config, geom):
 
 def iact_geom(block):
     """Counts geometry of an ``iact`` block (`~gammapy.maps.WcsGeom` or `~gammapy.maps.RegionGeom`)."""
-    from gammapy.maps import RegionGeom, WcsGeom
 
     energy = block.geom.axes.energy.to_axis("energy")
     if block.type == "1d":
@@ -210,8 +220,6 @@ def reduce_iact(block, config, observations=None):
         One stacked dataset named after the block, or one per observation named
         ``<block>-<obs_id>``.
     """
-    from gammapy.datasets import Datasets, MapDataset, SpectrumDataset
-    from gammapy.makers import DatasetsMaker, MapDatasetMaker, SpectrumDatasetMaker
 
     observations = observations if observations is not None else get_iact_observations(block, config)
     geom = iact_geom(block)
@@ -261,7 +269,6 @@ def reduce_iact(block, config, observations=None):
 
 
 def _rename_per_observation(datasets, prefix):
-    from gammapy.datasets import Datasets
 
     if len(datasets) == 1 and datasets[0].name == prefix:
         return datasets
@@ -280,8 +287,6 @@ def _rename_per_observation(datasets, prefix):
 # --------------------------------------------------------------------------------------------
 def read_dl4(block, config):
     """Read the datasets of a ``dl4`` block, renamed ``<block>-<name>`` to keep names unique."""
-    from gammapy.datasets import Datasets, FermipyDatasetsReader, MapDataset, SpectrumDatasetOnOff
-    from gammapy.modeling.models import Models
 
     paths = config.resolve_paths(block.path)
     if not paths:
@@ -325,7 +330,6 @@ def read_dl4(block, config):
 def _own_models(models, mapping, prefix):
     """Models that apply only to some of the datasets (their background models), moved to the
     renamed datasets; sky models are renamed ``<prefix>-<name>`` to stay unique across blocks."""
-    from gammapy.modeling.models import FoVBackgroundModel, Models
 
     own = []
     for model in models:
@@ -354,25 +358,9 @@ def _own_models(models, mapping, prefix):
 # LAT
 # --------------------------------------------------------------------------------------------
 def reduce_lat(block, config):
-    """Reduce the FT1/FT2 files of a ``lat`` block with `gammapy_lat.makers`.
-
-    Raises
-    ------
-    ConfigError
-        When the LAT makers are not available in this installation.
-    """
-    try:
-        from .. import makers as lat_makers
-
-        maker_cls = lat_makers.LATMapDatasetMaker
-    except (ImportError, AttributeError):
-        raise ConfigError(
-            f"datasets '{block.name}': LAT reduction needs gammapy_lat.makers.LATMapDatasetMaker, "
-            "which is not available in this installation"
-        ) from None
-    from ._lat import run_lat_block
-
-    return run_lat_block(block, config, maker_cls)
+    """Reduce the FT1/FT2 files of a ``lat`` block with `gammapy_lat.makers` (see
+    `~gammapy_lat.analysis._lat.run_lat_block`)."""
+    return run_lat_block(block, config)
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,8 +3,13 @@ import logging
 import warnings
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import yaml
+from astropy.table import Table
+from gammapy.estimators import FluxMaps, FluxPoints
+from gammapy.modeling.models import Models
 
 from ..utils import atomic_output
 from .products import write_table
@@ -22,7 +27,6 @@ def _savefig(fig, path):
 
 def _datasets_table(analysis):
     """Name, block, type, counts, excess, exposure time and energy range of every dataset."""
-    from astropy.table import Table
 
     rows = []
     for block in analysis.config.datasets:
@@ -58,8 +62,6 @@ def write_report(analysis):
     Everything is read back from the products of the previous steps, so that the report is the
     same whether or not those steps ran in this session.
     """
-    from gammapy.estimators import FluxPoints
-    from gammapy.modeling.models import Models
 
     outdir = analysis.outdir
     folder = outdir / "report"
@@ -90,7 +92,6 @@ def write_report(analysis):
             fps[label] = FluxPoints.read(path, sed_type="likelihood")
         sed_path = estimate / "flux_points.ecsv"
         if sed_path.exists():
-            from astropy.table import Table
 
             lines += ["", f"Flux points of {cfg.estimators.flux_points.source}", "-" * 20]
             lines += Table.read(sed_path).pformat(max_lines=-1, max_width=-1)
@@ -100,10 +101,8 @@ def write_report(analysis):
     products.append(write_table(models.parameters.to_table(), folder / "parameters.ecsv"))
 
     if cfg.outputs.plots:
-        import matplotlib
 
         matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
 
         if fps:
             source = cfg.estimators.flux_points.source
@@ -131,7 +130,6 @@ def write_report(analysis):
             products.append(_savefig(fig, folder / "light_curve.png"))
             plt.close(fig)
         for path in sorted(estimate.glob("excess_map_*.fits")):
-            from gammapy.estimators import FluxMaps
 
             maps = FluxMaps.read(path)
             fig = plt.figure(figsize=(6, 5))

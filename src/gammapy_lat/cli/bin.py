@@ -51,7 +51,14 @@ def bin_command(
             --binsz 0.2 --coordsys GAL --xref 184.56 --yref -5.78 --proj CAR \\
             --emin 200 --emax 20000 --enumbins 20
     """
-    from ..data import bin_events, make_counts_geom, read_counts_geom, read_events, read_spacecraft, write_counts_map
+    from ..data import (
+        bin_events,
+        make_counts_geom,
+        read_counts_geom,
+        read_events,
+        read_spacecraft,
+        write_counts_map,
+    )
 
     if like is not None:
         values = dict(nxpix=nxpix, nypix=nypix, binsz=binsz, xref=xref, yref=yref, emin=emin, emax=emax, enumbins=enumbins, ebinfile=ebinfile)

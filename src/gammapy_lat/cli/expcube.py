@@ -5,9 +5,9 @@ over the livetime at one position) and gtdrm (detector response matrix at one po
 """
 import logging
 
+import astropy.units as u
 import click
 import numpy as np
-import astropy.units as u
 from astropy.coordinates import SkyCoord
 
 from .common import clobber_option, handle_errors, outfile_option

@@ -1,14 +1,19 @@
-"""LAT data layer: FT1 events, FT2 spacecraft data, selections, observations and binning."""
+"""LAT data layer: FT1 events, FT2 spacecraft data, gtselect/gtmktime selections, GTIs, counts
+binning and the LAT constants.
+
+Observations (events + spacecraft rows + response settings) are in `gammapy_lat.observations`.
+"""
+import warnings
+
 from .binning import bin_events, make_counts_geom, read_counts_geom, write_counts_map
-from .dss import DSSCut, DSSKeywords
 from .constants import DEFAULT_FILTER, EVENT_CLASSES, EVENT_TYPES, MET_REFERENCE
+from .dss import DSSCut, DSSKeywords
 from .evtypes import evclass_mask, evtype_mask, evtype_names
-from .ft1 import LATEventList, read_events
 from .filter import FilterExpression, parse_filter
+from .ft1 import LATEventList, read_events
 from .ft2 import SpacecraftData, read_spacecraft
 from .gti import met_to_time, time_to_met
 from .mktime import good_time_intervals, make_gti, mktime
-from .observation import LATDataStore, LATObservation, default_irf_name
 from .paths import resolve_paths
 
 __all__ = [
@@ -19,9 +24,6 @@ __all__ = [
     "DSSKeywords",
     "parse_filter",
     "FilterExpression",
-    "LATObservation",
-    "LATDataStore",
-    "default_irf_name",
     "mktime",
     "make_gti",
     "good_time_intervals",
@@ -41,3 +43,20 @@ __all__ = [
     "EVENT_CLASSES",
     "resolve_paths",
 ]
+
+
+def __getattr__(name):
+    # Deprecated aliases: LATObservation and LATDataStore carry their livetime cube and IRFs, so
+    # they live above the livetime and irf layers, in gammapy_lat.observations.
+    if name in ("LATObservation", "LATDataStore", "default_irf_name"):
+        from .. import (
+            observations,  # deferred: an upward reference, for this deprecated alias only
+        )
+
+        warnings.warn(
+            f"gammapy_lat.data.{name} moved to gammapy_lat.observations.{name}; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(observations, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,8 +11,8 @@ transformation by up to ~2 arcsec.
 import math
 import warnings
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
@@ -20,6 +20,8 @@ from gammapy.maps import HpxGeom, Map, MapAxis, MapCoord, WcsGeom
 
 from ..errors import LATDataError, LATFileError
 from ..utils import write_fits_atomic
+from .ft1 import LATEventList, _creator
+from .ft1 import _now as now
 
 __all__ = [
     "bin_events",
@@ -37,7 +39,6 @@ _FRAMES = {"CEL": "icrs", "GAL": "galactic"}
 
 def _event_columns(events):
     """RA, DEC (deg, float64) and ENERGY (MeV) arrays of any supported event container."""
-    from .ft1 import LATEventList
 
     if isinstance(events, LATEventList):
         table = events.table
@@ -423,7 +424,6 @@ def write_counts_map(counts, path, events=None, overwrite=False, creator=None, e
         Livetime in the GTIs, written as ``EXPOSURE`` in the ``GTI`` header (as gtbin does when
         given the spacecraft file).
     """
-    from .ft1 import _creator
 
     creator = creator or _creator()
     geom = counts.geom
@@ -483,6 +483,5 @@ def write_counts_map(counts, path, events=None, overwrite=False, creator=None, e
 
 
 def _now():
-    from .ft1 import _now as now
 
     return now()

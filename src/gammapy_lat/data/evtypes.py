@@ -8,7 +8,12 @@ import re
 import numpy as np
 
 from ..errors import SelectionError
-from .constants import EVENT_CLASSES, EVENT_TYPE_BITS, EVENT_TYPE_PARTITIONS, EVENT_TYPES
+from .constants import (
+    EVENT_CLASSES,
+    EVENT_TYPE_BITS,
+    EVENT_TYPE_PARTITIONS,
+    EVENT_TYPES,
+)
 
 __all__ = [
     "EVENT_TYPE_BITS",

@@ -3,16 +3,19 @@ import datetime
 import logging
 import math
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord, angular_separation
 from astropy.io import fits
 from astropy.table import Table, vstack
 from gammapy.data import EventList
 
+from .. import __version__
 from ..errors import LATDataError, LATFileError, SelectionError
 from ..utils import write_fits_atomic
+from .constants import EVENT_CLASSES, EVENT_TYPES, MJDREFF, MJDREFI
 from .dss import DSSKeywords
+from .evtypes import evclass_mask, evtype_mask
 from .gti import (
     gti_from_met,
     in_intervals,
@@ -21,8 +24,6 @@ from .gti import (
     met_from_gti,
     time_ref_from_header,
 )
-from .constants import EVENT_CLASSES, EVENT_TYPES, MJDREFF, MJDREFI
-from .evtypes import evclass_mask, evtype_mask
 from .paths import resolve_paths
 
 __all__ = ["read_events", "LATEventList", "EVENT_TYPES", "EVENT_CLASSES", "evtype_mask"]
@@ -714,7 +715,6 @@ def _check_dss_compatible(a, b):
 
 
 def _creator():
-    from .. import __version__
 
     return f"gammapy-lat {__version__}"
 

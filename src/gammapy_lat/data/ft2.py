@@ -2,14 +2,21 @@
 import logging
 import warnings
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table, vstack
 
 from ..errors import LATDataError, LATFileError
-from .gti import gti_from_met, in_intervals, intersect_intervals, merge_intervals, time_ref_from_header
+from .ft1 import _list_files
+from .gti import (
+    gti_from_met,
+    in_intervals,
+    intersect_intervals,
+    merge_intervals,
+    time_ref_from_header,
+)
 from .paths import resolve_paths
 
 __all__ = ["read_spacecraft", "SpacecraftData", "REQUIRED_SC_COLUMNS"]
@@ -118,7 +125,6 @@ class SpacecraftData:
             return "spacecraft data"
         if len(self.filenames) == 1:
             return f"FT2 file {self.filenames[0]}"
-        from .ft1 import _list_files
 
         return f"FT2 files {_list_files(self.filenames)}"
 

@@ -3,8 +3,8 @@
 Interval arithmetic is done on float64 MET arrays (exact, vectorised); Gammapy `GTI` objects are
 built at the public boundary with the file's time reference.
 """
-import numpy as np
 import astropy.units as u
+import numpy as np
 from gammapy.data import GTI
 from gammapy.utils.time import time_ref_from_dict
 

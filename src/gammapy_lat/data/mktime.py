@@ -1,8 +1,8 @@
 """Good-time selection from the spacecraft file with gtmktime semantics."""
 import logging
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import angular_separation
 
 from ..errors import FilterExpressionError, SelectionError

@@ -11,7 +11,13 @@ from .aeff import LATEffectiveArea, LATEfficiencyFactor
 from .caldb import CALDB, EVENT_TYPE_BITS, parse_event_types
 from .core import LATEventTypeIRF, LATIRFs
 from .edisp import LATEnergyDispersion
-from .maps import RAD_AXIS_DEFAULT, exposure_weights, make_edisp_kernel_map, make_exposure_map, make_psf_map
+from .maps import (
+    RAD_AXIS_DEFAULT,
+    exposure_weights,
+    make_edisp_kernel_map,
+    make_exposure_map,
+    make_psf_map,
+)
 from .psf import LATPSF
 
 __all__ = [

@@ -1,6 +1,6 @@
 """LAT effective area, its φ dependence and the livetime-fraction efficiency correction."""
-import numpy as np
 import astropy.units as u
+import numpy as np
 
 from .grid import ParameterGrid, read_table_hdu
 

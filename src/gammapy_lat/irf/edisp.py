@@ -28,8 +28,8 @@ and a power-exponential tail joined at :math:`|x - b| = t_0` (exponents and :mat
 last three ``EDISPSCALE`` values). Each node is normalised, as in the Fermitools, over
 :math:`E/10 < E' < 10 E`, which is the range where its distribution is defined here.
 """
-import numpy as np
 import astropy.units as u
+import numpy as np
 from scipy.special import gamma as gamma_function
 from scipy.special import gammainc, gammaincc
 

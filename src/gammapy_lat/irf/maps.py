@@ -19,8 +19,9 @@ which varies little with θ.)
 """
 import logging
 
-import numpy as np
 import astropy.units as u
+import healpy as hp
+import numpy as np
 from astropy.coordinates import SkyCoord
 from gammapy.irf import EDispKernelMap, PSFMap
 from gammapy.maps import Map, MapAxis
@@ -91,7 +92,6 @@ def _pixel_lookup(ltcube, geom, interp):
     valid : `~numpy.ndarray`
         Boolean mask over the flattened image (pixels with defined sky coordinates).
     """
-    import healpy as hp
 
     image = geom.to_image()
     coord = image.get_coord()
@@ -173,7 +173,6 @@ def exposure_weights(ltcube, irfs, energy, skycoord, efficiency=True):
 
 def _phi_livetime(ltcube, centers):
     """Livetime per φ bin ``(n, nphi, ncth)`` (s) of the cube pixels at their own centres."""
-    import healpy as hp
 
     coord = centers.transform_to(ltcube.frame)
     ipix = hp.ang2pix(

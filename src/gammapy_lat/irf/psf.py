@@ -23,8 +23,8 @@ The scaling has three values (c0, c1, β) for Pass 8 event types and five for Pa
 (c0, c1 for FRONT, c0, c1 for BACK, β). The Pass 6 parametrisation (``PSFVER`` absent: one
 width ``SIGMA``) is not supported.
 """
-import numpy as np
 import astropy.units as u
+import numpy as np
 
 from ..errors import CALDBError
 from .grid import ParameterGrid, read_table_hdu

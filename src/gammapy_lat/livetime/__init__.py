@@ -1,4 +1,5 @@
 """Livetime cubes: livetime per sky pixel and inclination angle (gtltcube, gtltsum)."""
-from .cube import LivetimeCube, costheta_edges
+from .binning import costheta_edges
+from .cube import LivetimeCube
 
 __all__ = ["LivetimeCube", "costheta_edges"]

@@ -32,13 +32,21 @@ restrict the edges to those whose arc ends fall inside it, and the zenith cut is
 where it crosses the window.
 """
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
+import healpy as hp
 import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.time import Time
+from gammapy.data import GTI
+from gammapy.utils import parallel
 from numba import config as numba_config
 from numba import njit
 
 from ..data.gti import merge_intervals
 from ..errors import LATDataError, LivetimeCubeError
+from .binning import costheta_edges
 
 __all__ = [
     "roi_pixels",
@@ -79,7 +87,6 @@ def roi_pixels(nside, nest, frame, lon, lat, radius):
     pixels : `~numpy.ndarray`
         Sorted pixel indices.
     """
-    import healpy as hp
 
     vec = hp.ang2vec(lon, lat, lonlat=True)
     margin = 2 * hp.max_pixrad(nside)
@@ -230,7 +237,6 @@ class _RingGeometry:
     """Rings of the HEALPix RING scheme: colatitude, number of pixels, azimuth of pixel 0."""
 
     def __init__(self, nside, rings=None):
-        import healpy as hp
 
         self.nside = nside
         ring_numbers = np.arange(1, 4 * nside) if rings is None else np.asarray(rings) + 1
@@ -590,7 +596,6 @@ def accumulate_livetime(
         for job in jobs:
             _ring_kernel(*job)
     else:
-        from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(nthreads) as pool:
             for future in [pool.submit(_ring_kernel, *job) for job in jobs]:
@@ -696,14 +701,12 @@ def _gti_arrays(gti):
 def _to_frame(ra, dec, frame):
     if frame == "icrs":
         return ra, dec
-    from astropy.coordinates import SkyCoord
 
     coord = SkyCoord(ra, dec, unit="deg", frame="icrs").transform_to(frame)
     return coord.spherical.lon.deg, coord.spherical.lat.deg
 
 
 def _rings_of_pixels(nside, ring_pixels):
-    import healpy as hp
 
     startpix = hp.ringinfo(nside, np.arange(1, 4 * nside))[0]
     return np.unique(np.searchsorted(startpix, ring_pixels, side="right") - 1)
@@ -795,10 +798,7 @@ def livetime_cube_arrays(
         ``livetime``, ``weighted_livetime`` (``(npix, nbins)``), ``livetime_phi``,
         ``weighted_livetime_phi`` (``(npix, phibins, nbins)`` or None), ``edges``.
     """
-    import healpy as hp
-    from gammapy.utils import parallel
 
-    from .cube import costheta_edges
 
     edges = costheta_edges(nbins, binning)
     nbins = len(edges) - 1
@@ -931,8 +931,6 @@ def _meta_value(meta, key, default):
 def compute_livetime_arrays(cls, spacecraft, gti, nside, nbins, zmax, binning, nest, frame, phibins, roi,
                             n_chunks, n_jobs, parallel_backend):
     """Implementation of `LivetimeCube.compute` (see there)."""
-    from astropy import units as u
-    from gammapy.data import GTI
 
     table = getattr(spacecraft, "table", spacecraft)
     files = [str(f) for f in getattr(spacecraft, "filenames", None) or []]
@@ -983,7 +981,6 @@ def compute_livetime_arrays(cls, spacecraft, gti, nside, nbins, zmax, binning, n
         gti_obj = gti.gti
     else:
         meta = getattr(table, "meta", {})
-        from astropy.time import Time
 
         ref = Time(
             float(_meta_value(meta, "MJDREFI", 51910)),

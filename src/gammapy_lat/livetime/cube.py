@@ -19,6 +19,7 @@ of the cube); pixels outside are written as zeros and are not available for look
 """
 import logging
 
+import healpy as hp
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
@@ -26,50 +27,19 @@ from astropy.io import fits
 from astropy.table import Table
 from gammapy.data import GTI
 
+from .. import __version__
+from ..data.constants import MJDREFF, MJDREFI
 from ..errors import LATFileError, LivetimeCubeError
 from ..utils import write_fits_atomic
+from .binning import BINNING, THETABIN, costheta_edges
+from .compute import compute_livetime_arrays, roi_pixels
 
-__all__ = ["LivetimeCube", "costheta_edges"]
+__all__ = ["LivetimeCube"]
 
 log = logging.getLogger(__name__)
 
 _FRAMES = {"icrs": "EQU", "galactic": "GAL"}
 _COORDSYS = {"EQU": "icrs", "CEL": "icrs", "C": "icrs", "GAL": "galactic", "G": "galactic"}
-_THETABIN = {"sqrt": "SQRT(1-COSTHETA)", "linear": "COSTHETA"}
-_BINNING = {value: key for key, value in _THETABIN.items()}
-# The Fermitools give the MET reference this way in all LAT products.
-_MJDREFI, _MJDREFF = 51910, 7.428703703703703e-4
-
-
-def costheta_edges(nbins=40, binning="sqrt", cosmin=0.0):
-    """cos θ bin edges of a livetime cube, from the boresight (cos θ = 1) down to ``cosmin``.
-
-    With ``binning="sqrt"`` the bins are uniform in ``sqrt(1 - cos θ)`` (the gtltcube default),
-    with ``binning="linear"`` uniform in cos θ.
-
-    Parameters
-    ----------
-    nbins : int
-        Number of bins.
-    binning : {"sqrt", "linear"}
-        Binning scheme.
-    cosmin : float
-        Lowest cos θ.
-
-    Returns
-    -------
-    edges : `~numpy.ndarray`
-        ``nbins + 1`` decreasing edges; bin ``i`` spans ``edges[i + 1]`` to ``edges[i]``.
-    """
-    if binning not in _THETABIN:
-        raise LivetimeCubeError(f"Unknown cos(theta) binning {binning!r}; use 'sqrt' or 'linear'")
-    nbins = int(nbins)
-    if nbins < 1:
-        raise LivetimeCubeError(f"Number of cos(theta) bins must be >= 1, got {nbins}")
-    factor = np.arange(nbins + 1) / nbins
-    if binning == "sqrt":
-        factor = factor * factor
-    return 1.0 - factor * (1.0 - cosmin)
 
 
 class LivetimeCube:
@@ -136,7 +106,7 @@ class LivetimeCube:
         self.frame = frame
         self.gti = gti
         self.zmax = None if zmax is None else u.Quantity(zmax, "deg")
-        if binning not in _THETABIN:
+        if binning not in THETABIN:
             raise LivetimeCubeError(f"Unknown cos(theta) binning {binning!r}")
         self.binning = binning
         self.livetime_phi = None if livetime_phi is None else u.Quantity(livetime_phi, "s", dtype=float)
@@ -230,7 +200,6 @@ class LivetimeCube:
         -------
         cube : `LivetimeCube`
         """
-        from .compute import compute_livetime_arrays
 
         return compute_livetime_arrays(
             cls,
@@ -315,7 +284,6 @@ class LivetimeCube:
 
     def pixel_skycoord(self):
         """`~astropy.coordinates.SkyCoord` of the centres of the rows' pixels (cube frame)."""
-        import healpy as hp
 
         lon, lat = hp.pix2ang(self.nside, self.pixel_indices, nest=self.nest, lonlat=True)
         return SkyCoord(lon, lat, unit="deg", frame=self.frame)
@@ -362,7 +330,6 @@ class LivetimeCube:
         livetime, weighted_livetime : `~astropy.units.Quantity`
             Shape ``skycoord.shape + (nbins,)``.
         """
-        import healpy as hp
 
         coord = skycoord.transform_to(self.frame)
         lon = np.asarray(coord.spherical.lon.to_value("deg"), dtype=float)
@@ -526,7 +493,7 @@ class LivetimeCube:
         nbins = int(hdr["NBRBINS"])
         nphi = int(hdr.get("PHIBINS", 0))
         thetabin = hdr.get("THETABIN", "SQRT(1-COSTHETA)").strip().upper()
-        if thetabin not in _BINNING:
+        if thetabin not in BINNING:
             raise LATFileError(f"Livetime cube {filename}: unknown THETABIN={thetabin!r}")
         firstpix = int(hdr.get("FIRSTPIX", 0))
 
@@ -542,7 +509,7 @@ class LivetimeCube:
         # The file stores float32 edges; recompute them in double precision when they match the
         # declared scheme, so that cubes compare exactly with computed ones.
         cosmin = float(hdr.get("COSMIN", edges[-1]))
-        exact = costheta_edges(nbins, _BINNING[thetabin], cosmin)
+        exact = costheta_edges(nbins, BINNING[thetabin], cosmin)
         if np.allclose(exact, edges, rtol=0, atol=1e-6):
             edges = exact
 
@@ -576,8 +543,8 @@ class LivetimeCube:
             ghdr = gti_hdu.header
             if "MJDREFI" not in ghdr and "MJDREF" not in ghdr:
                 ghdr = ghdr.copy()
-                ghdr["MJDREFI"] = hdr.get("MJDREFI", _MJDREFI)
-                ghdr["MJDREFF"] = hdr.get("MJDREFF", _MJDREFF)
+                ghdr["MJDREFI"] = hdr.get("MJDREFI", MJDREFI)
+                ghdr["MJDREFF"] = hdr.get("MJDREFF", MJDREFF)
                 gti_hdu = fits.BinTableHDU(gti_hdu.data, header=ghdr)
             gti = GTI.from_table_hdu(gti_hdu)
 
@@ -593,13 +560,12 @@ class LivetimeCube:
             frame=frame,
             gti=gti,
             zmax=None if zmax is None else zmax * u.deg,
-            binning=_BINNING[thetabin],
+            binning=BINNING[thetabin],
             livetime_phi=live_phi,
             weighted_livetime_phi=wlive_phi,
             meta=meta,
         )
         if all(key in hdr for key in ("ROI_RA", "ROI_DEC", "ROI_RAD")):
-            from .compute import roi_pixels
 
             roi = (float(hdr["ROI_RA"]), float(hdr["ROI_DEC"]), float(hdr["ROI_RAD"]))
             pixels = roi_pixels(nside, cube.nest, frame, *roi)
@@ -639,8 +605,8 @@ class LivetimeCube:
         return full
 
     def _time_keywords(self):
-        mjdrefi = self.meta.get("MJDREFI", _MJDREFI)
-        mjdreff = self.meta.get("MJDREFF", _MJDREFF)
+        mjdrefi = self.meta.get("MJDREFI", MJDREFI)
+        mjdreff = self.meta.get("MJDREFF", MJDREFF)
         if self.gti is not None:
             ref = self.gti.time_ref.tt.mjd
             mjdrefi = int(np.floor(ref))
@@ -659,9 +625,7 @@ class LivetimeCube:
 
     def to_hdulist(self):
         """Convert to an `~astropy.io.fits.HDUList` in the Fermitools format."""
-        import healpy as hp
 
-        from .. import __version__
 
         lon, lat = hp.pix2ang(self.nside, np.arange(self.npix), nest=self.nest, lonlat=True)
         if self.frame == "icrs":
@@ -703,7 +667,7 @@ class LivetimeCube:
             header["NSIDE"] = (self.nside, "Number of pixels per side per dodecahedron face")
             header["FIRSTPIX"] = (0, "First pixel index")
             header["LASTPIX"] = (self.npix - 1, "Last pixel index")
-            header["THETABIN"] = (_THETABIN[self.binning], "Costheta binning scheme")
+            header["THETABIN"] = (THETABIN[self.binning], "Costheta binning scheme")
             header["NBRBINS"] = (self.nbins, "Number of costheta bins")
             header["COSMIN"] = (self.cosmin, "Minimum costheta value")
             header["PHIBINS"] = (self.nphibins, "Number of phi bins")

@@ -1,48 +1,56 @@
 """Gammapy Makers for LAT observations.
 
-`LATMapDatasetMaker` turns a `~gammapy_lat.data.LATObservation` into a Gammapy
+`LATMapDatasetMaker` turns a `~gammapy_lat.observations.LATObservation` into a Gammapy
 `~gammapy.datasets.MapDataset` (counts, exposure, PSF and energy-dispersion maps from the
-livetime cube and the CALDB IRFs); `LATSafeMaskMaker` sets the safe data mask. Both are registered
-in Gammapy's ``MAKER_REGISTRY``, so that ``MAKER_REGISTRY.get_cls("LATMapDatasetMaker")`` works as
-for Gammapy's own makers.
+observation's livetime cube and CALDB IRFs); `LATSafeMaskMaker` sets the safe data mask;
+`LATComponentsMaker` makes one dataset per event-type component and `LATDatasetsMaker` reduces
+many observations (time chunks), serially or in parallel. All are registered in Gammapy's
+``MAKER_REGISTRY``, so that ``MAKER_REGISTRY.get_cls("LATMapDatasetMaker")`` works as for
+Gammapy's own makers.
 """
+import warnings
+
 from gammapy.makers import MAKER_REGISTRY
 
-from .diffuse import (
-    create_galactic_diffuse_model,
-    create_isotropic_model,
-    read_galactic_diffuse_cube,
-    read_isotropic_spectrum,
-)
+from .. import models as _models
+from .components import EVTYPE_PARTITIONS, LATComponent, LATComponentsMaker
+from .map import LATMapDatasetMaker, create_lat_map_dataset
+from .reduce import LATDatasetsMaker
 from .safe import LATSafeMaskMaker
 from .utils import check_geom_in_cone, make_energy_axis_true
 
 __all__ = [
+    "LATMapDatasetMaker",
+    "create_lat_map_dataset",
     "LATSafeMaskMaker",
+    "LATComponent",
+    "LATComponentsMaker",
+    "EVTYPE_PARTITIONS",
+    "LATDatasetsMaker",
     "make_energy_axis_true",
     "check_geom_in_cone",
+]
+
+for _cls in (LATMapDatasetMaker, LATSafeMaskMaker, LATComponentsMaker, LATDatasetsMaker):
+    if _cls not in MAKER_REGISTRY:
+        MAKER_REGISTRY.append(_cls)
+
+#: Diffuse-model functions that lived here before they moved to `gammapy_lat.models`.
+_MOVED_TO_MODELS = (
     "read_isotropic_spectrum",
     "create_isotropic_model",
     "read_galactic_diffuse_cube",
     "create_galactic_diffuse_model",
-]
+)
 
 
-def _register(*classes):
-    for cls in classes:
-        if cls not in MAKER_REGISTRY:
-            MAKER_REGISTRY.append(cls)
-
-
-_register(LATSafeMaskMaker)
-
-from .map import LATMapDatasetMaker, create_lat_map_dataset  # noqa: E402
-
-__all__ += ["LATMapDatasetMaker", "create_lat_map_dataset"]
-_register(LATMapDatasetMaker)
-
-from .components import EVTYPE_PARTITIONS, LATComponent, LATComponentsMaker  # noqa: E402
-from .reduce import LATDatasetsMaker  # noqa: E402
-
-__all__ += ["LATComponent", "LATComponentsMaker", "EVTYPE_PARTITIONS", "LATDatasetsMaker"]
-_register(LATComponentsMaker, LATDatasetsMaker)
+def __getattr__(name):
+    # Deprecated aliases: diffuse-model construction belongs to the models layer.
+    if name in _MOVED_TO_MODELS:
+        warnings.warn(
+            f"gammapy_lat.makers.{name} moved to gammapy_lat.models.{name}; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(_models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,5 @@
 """Event-type components: one dataset per event-type selection, fitted jointly (as fermipy)."""
+import copy
 import logging
 from dataclasses import dataclass, field
 
@@ -6,8 +7,8 @@ from astropy import units as u
 from gammapy.datasets import Datasets
 from gammapy.makers import Maker
 
-from ..data.evtypes import EVENT_TYPE_PARTITIONS
-from .diffuse import create_isotropic_model
+from ..data.constants import EVENT_TYPE_PARTITIONS
+from ..models import create_isotropic_model
 from .map import LATMapDatasetMaker, create_lat_map_dataset
 from .safe import LATSafeMaskMaker
 
@@ -25,8 +26,9 @@ class LATComponent:
 
     Parameters
     ----------
-    name : str
-        Component name (dataset names are ``<reference name>-<name>``).
+    name : str or None
+        Component name (dataset names are ``<reference name>-<name>``; None keeps the reference
+        name, for a single component).
     evtype : int, str or list
         Event-type selection (bit mask or names, e.g. ``"PSF3"``, ``["FRONT"]``, ``12``).
     zmax : `~astropy.units.Quantity`, optional
@@ -37,7 +39,8 @@ class LATComponent:
         Own counts geometry (e.g. finer pixels for the sharper PSF classes); default the
         reference dataset's.
     safe_mask_methods : list of str, optional
-        `LATSafeMaskMaker` methods. Default is ``["energy-range", "exposure"]``.
+        `LATSafeMaskMaker` methods. Default is ``["energy-range", "exposure"]`` (ignored when
+        the components maker is given a ``safe_mask_maker``).
     isodiff : str or `~pathlib.Path`, optional
         Isotropic spectrum of this event type (e.g. ``iso_P8R3_SOURCE_V3_PSF3_v1.txt``): the
         dataset gets the isotropic model ``<dataset name>-isotropic`` with a free normalisation.
@@ -56,23 +59,26 @@ class LATComponent:
 class LATComponentsMaker(Maker):
     """Make one LAT dataset per event-type component from one observation.
 
-    Each component gets its own IRFs (summed over its event types), event selection, zenith cut
-    (and livetime cube) and safe energy range; the datasets are returned as Gammapy
-    `~gammapy.datasets.Datasets`, to be fitted jointly. Livetime cubes are shared between the
-    components with the same zenith cut.
+    Each component is the observation's `~gammapy_lat.observations.LATObservation.select` of its
+    event types and zenith cut: its own events, IRFs (summed over its event types) and safe
+    energy range. The livetime cube is computed once per zenith cut and shared through the
+    observation. The datasets are returned as Gammapy `~gammapy.datasets.Datasets`, to be
+    fitted jointly; components with an ``isodiff`` file get their isotropic model.
 
     Parameters
     ----------
     components : list of `LATComponent`
         Components.
-    irf_name : str, optional
-        IRF name (default: the observation's).
-    caldb : `~gammapy_lat.irf.CALDB`, str or `~pathlib.Path`, optional
-        CALDB.
     selection : list of str, optional
         Maps to make (see `LATMapDatasetMaker`).
-    ltcube_kwargs : dict, optional
-        Livetime-cube options (see `LATMapDatasetMaker`).
+    safe_mask_maker : `LATSafeMaskMaker`, optional
+        Safe-mask maker applied to every component, with the component's ``energy_min`` /
+        ``energy_max`` when it has them. Default: a `LATSafeMaskMaker` with the component's
+        ``safe_mask_methods``.
+    irf_name, caldb, ltcube_kwargs : optional
+        Settings that override the observation's (see `LATMapDatasetMaker`).
+    exposure_interp : {"nearest", "bilinear"}, optional
+        Livetime look-up of the exposure maps.
 
     Examples
     --------
@@ -83,28 +89,30 @@ class LATComponentsMaker(Maker):
 
     tag = "LATComponentsMaker"
 
-    def __init__(self, components, irf_name=None, caldb=None, selection=None, ltcube_kwargs=None):
+    def __init__(
+        self,
+        components,
+        irf_name=None,
+        caldb=None,
+        selection=None,
+        ltcube_kwargs=None,
+        safe_mask_maker=None,
+        exposure_interp="nearest",
+    ):
         if not components:
             raise ValueError("At least one component is needed")
         names = [c.name for c in components]
         if len(set(names)) != len(names):
             raise ValueError(f"Component names must be unique, got {names}")
+        if None in names and len(names) > 1:
+            raise ValueError("Only a single component may be unnamed")
         self.components = list(components)
         self.irf_name = irf_name
         self.caldb = caldb
         self.selection = selection
         self.ltcube_kwargs = ltcube_kwargs
-        self._makers = [
-            LATMapDatasetMaker(
-                selection=selection,
-                irf_name=irf_name,
-                evtype=c.evtype,
-                caldb=caldb,
-                zmax=c.zmax,
-                ltcube_kwargs=ltcube_kwargs,
-            )
-            for c in self.components
-        ]
+        self.safe_mask_maker = safe_mask_maker
+        self.exposure_interp = exposure_interp
 
     @classmethod
     def from_partition(cls, partition="FB", zmax=None, energy_min=None, energy_max=None, **kwargs):
@@ -138,6 +146,35 @@ class LATComponentsMaker(Maker):
         ]
         return cls(components, **kwargs)
 
+    def make_map_maker(self, component):
+        """The `LATMapDatasetMaker` of one component."""
+        return LATMapDatasetMaker(
+            selection=self.selection,
+            irf_name=self.irf_name,
+            evtype=component.evtype,
+            caldb=self.caldb,
+            zmax=component.zmax,
+            ltcube_kwargs=self.ltcube_kwargs,
+            exposure_interp=self.exposure_interp,
+        )
+
+    def make_safe_mask_maker(self, component):
+        """The `LATSafeMaskMaker` of one component."""
+        energy_min = None if component.energy_min is None else u.Quantity(component.energy_min)
+        energy_max = None if component.energy_max is None else u.Quantity(component.energy_max)
+        if self.safe_mask_maker is None:
+            return LATSafeMaskMaker(
+                methods=component.safe_mask_methods, energy_min=energy_min, energy_max=energy_max
+            )
+        if energy_min is None and energy_max is None:
+            return self.safe_mask_maker
+        maker = copy.copy(self.safe_mask_maker)
+        if energy_min is not None:
+            maker.energy_min = energy_min
+        if energy_max is not None:
+            maker.energy_max = energy_max
+        return maker
+
     def run(self, dataset, observation):
         """Make the component datasets.
 
@@ -145,7 +182,7 @@ class LATComponentsMaker(Maker):
         ----------
         dataset : `~gammapy.datasets.MapDataset`
             Reference dataset (geometry and axes of components without their own ``geom``).
-        observation : `~gammapy_lat.data.LATObservation`
+        observation : `~gammapy_lat.observations.LATObservation`
             Observation.
 
         Returns
@@ -155,30 +192,24 @@ class LATComponentsMaker(Maker):
             isotropic model when the component has an ``isodiff`` file.
         """
         datasets = Datasets()
-        shared = {}
-        for component, maker in zip(self.components, self._makers):
-            name = f"{dataset.name}-{component.name}"
+        for component in self.components:
+            name = dataset.name if component.name is None else f"{dataset.name}-{component.name}"
             if component.geom is not None:
                 reference = create_lat_map_dataset(component.geom, name=name)
             else:
                 reference = dataset.copy(name=name)
-            # Same zenith cut and geometry: same livetime cube.
-            zkey = (maker.get_zmax(observation).to_value("deg"), id(component.geom))
-            if zkey in shared:
-                maker._ltcube_cache = shared[zkey]
-            result = maker.run(reference, observation)
-            shared.setdefault(zkey, maker._ltcube_cache)
-            safe = LATSafeMaskMaker(
-                methods=component.safe_mask_methods,
-                energy_min=None if component.energy_min is None else u.Quantity(component.energy_min),
-                energy_max=None if component.energy_max is None else u.Quantity(component.energy_max),
-            )
-            result = safe.run(result, observation)
+            log.info(f"Making dataset {name} (evtype {component.evtype})")
+            maker = self.make_map_maker(component)
+            component_obs = maker.observation_for(observation)
+            result = maker.run(reference, component_obs)
+            result = self.make_safe_mask_maker(component).run(result, component_obs)
             if component.isodiff is not None:
-                apply_edisp = result.edisp is not None
                 result.models = [
                     create_isotropic_model(
-                        component.isodiff, name=f"{name}-isotropic", datasets_names=[name], apply_edisp=apply_edisp
+                        component.isodiff,
+                        name=f"{name}-isotropic",
+                        datasets_names=[name],
+                        apply_edisp=result.edisp is not None,
                     )
                 ]
             datasets.append(result)

@@ -1,6 +1,5 @@
 """`LATMapDatasetMaker`: LAT observations to Gammapy map datasets."""
 import logging
-from pathlib import Path
 
 import numpy as np
 from astropy import units as u
@@ -9,15 +8,24 @@ from gammapy.datasets import MapDataset
 from gammapy.makers import Maker
 from gammapy.maps import Map
 
-from ..errors import LATDataError, SelectionError
-from .utils import DEFAULT_EDISP_BINS, DEFAULT_OVERSAMPLING, check_geom_in_cone, make_energy_axis_true
+from ..data import bin_events
+from ..errors import LATDataError
+from ..irf import (
+    RAD_AXIS_DEFAULT,
+    make_edisp_kernel_map,
+    make_exposure_map,
+    make_psf_map,
+)
+from .utils import (
+    DEFAULT_EDISP_BINS,
+    DEFAULT_OVERSAMPLING,
+    check_geom_in_cone,
+    make_energy_axis_true,
+)
 
 __all__ = ["LATMapDatasetMaker", "create_lat_map_dataset"]
 
 log = logging.getLogger(__name__)
-
-#: Event-type partitions of Pass 8: every event carries exactly one bit of each.
-_PARTITIONS = (3, 60, 960)
 
 
 def create_lat_map_dataset(
@@ -58,8 +66,6 @@ def create_lat_map_dataset(
     -------
     dataset : `~gammapy.datasets.MapDataset`
     """
-    from ..irf import RAD_AXIS_DEFAULT
-
     if "energy" not in geom.axes.names:
         raise ValueError("The dataset geometry needs a reconstructed 'energy' axis")
     if energy_axis_true is None:
@@ -85,61 +91,44 @@ def create_lat_map_dataset(
     return dataset
 
 
-def _irf_class_and_pass(irf_name):
-    """``("SOURCE", "P8R2")`` from ``"P8R2_SOURCE_V6"`` (None where it cannot be told)."""
-    parts = str(irf_name).upper().split("_")
-    pass_ver = parts[0] if parts and parts[0].startswith("P8") else None
-    evclass = parts[1] if len(parts) >= 3 else None
-    return evclass, pass_ver
-
-
 class LATMapDatasetMaker(Maker):
-    """Make the maps of a LAT `~gammapy.datasets.MapDataset` from a `~gammapy_lat.data.LATObservation`.
+    """Make the maps of a LAT `~gammapy.datasets.MapDataset` from a
+    `~gammapy_lat.observations.LATObservation`.
 
     The LAT counterpart of `~gammapy.makers.MapDatasetMaker`: counts are binned from the events;
     exposure (true energy), PSF (`~gammapy.irf.PSFMap`) and energy dispersion
-    (`~gammapy.irf.EDispKernelMap`) are computed from the livetime cube of the observation and the
-    CALDB IRFs, as gtexpcube2, gtpsf and gtdrm do. The livetime cube is computed (or read) once per
-    observation and reused for all maps.
+    (`~gammapy.irf.EDispKernelMap`) are computed from the observation's livetime cube and CALDB
+    IRFs, as gtexpcube2, gtpsf and gtdrm do. The maker keeps no state: the IRF name, event
+    types, zenith cut, livetime cube and IRFs come from the observation, which computes or loads
+    them once.
 
     Parameters
     ----------
     selection : list of str, optional
         Maps to make: 'counts', 'exposure', 'psf', 'edisp'. Default is all of them; leave out
         'edisp' to analyse without energy dispersion.
-    irf_name : str, optional
-        IRF name, e.g. ``"P8R2_SOURCE_V6"`` (default: the observation's).
-    evtype : int, str or list, optional
-        Event-type selection of this dataset (bit mask such as 3, 1 (FRONT), 32 (PSF3), or names);
-        the events are selected accordingly and the IRFs of these types are summed. Default: the
-        observation's event types.
-    caldb : `~gammapy_lat.irf.CALDB`, str or `~pathlib.Path`, optional
-        CALDB (default ``$CALDB``).
-    zmax : `~astropy.units.Quantity`, optional
-        Maximum zenith angle for this dataset: events with a larger zenith angle are dropped and
-        the livetime cube uses the same cut. Default: the zenith cut of the event selection.
-    ltcube : `~gammapy_lat.livetime.LivetimeCube`, str or `~pathlib.Path`, optional
-        Livetime cube to use instead of computing one (e.g. a gtltcube product). It must cover the
-        observation's time range; only meaningful when the maker runs on one observation.
-    ltcube_kwargs : dict, optional
-        Options of `~gammapy_lat.livetime.LivetimeCube.compute` (``nside``, ``nbins``,
-        ``binning``...). Defaults: ``nside=64``, ``nbins=40`` and a cube computed only around the
-        dataset geometry.
+    irf_name, evtype, caldb, zmax, ltcube, ltcube_kwargs : optional
+        Settings that override the observation's for this maker (see
+        `~gammapy_lat.observations.LATObservation`): e.g. ``evtype="PSF3"`` makes the dataset of
+        that event type (its events are selected and its IRFs used), ``zmax`` a tighter zenith
+        cut. Each run applies them with `~gammapy_lat.observations.LATObservation.select` and
+        `~gammapy_lat.observations.LATObservation.copy`, so that the livetime cube and IRFs
+        stay shared with the observation.
     exposure_interp : {"nearest", "bilinear"}, optional
         Livetime look-up of the exposure map: "nearest" as gtexpcube2 (default), or bilinear.
     check_selection : bool, optional
-        Check the IRFs and geometry against the event selection (DSS keywords). Default is True.
+        Check the geometry against the acceptance cone of the events. Default is True.
 
     Examples
     --------
-    >>> from gammapy_lat.data import LATObservation
+    >>> from gammapy_lat.observations import LATObservation
     >>> from gammapy_lat.makers import LATMapDatasetMaker, create_lat_map_dataset
     >>> from gammapy.maps import MapAxis, WcsGeom
-    >>> obs = LATObservation.read("ft1.fits", "ft2.fits")  # doctest: +SKIP
+    >>> obs = LATObservation.read("ft1.fits", "ft2.fits", irf_name="P8R2_SOURCE_V6")  # doctest: +SKIP
     >>> axis = MapAxis.from_energy_bounds("200 MeV", "20 GeV", 20, name="energy")
     >>> geom = WcsGeom.create(skydir=(184.56, -5.78), frame="galactic", binsz=0.2, width=20, axes=[axis])
     >>> empty = create_lat_map_dataset(geom, name="crab")
-    >>> dataset = LATMapDatasetMaker(irf_name="P8R2_SOURCE_V6").run(empty, obs)  # doctest: +SKIP
+    >>> dataset = LATMapDatasetMaker().run(empty, obs)  # doctest: +SKIP
     """
 
     tag = "LATMapDatasetMaker"
@@ -168,242 +157,70 @@ class LATMapDatasetMaker(Maker):
         self.caldb = caldb
         self.zmax = None if zmax is None else u.Quantity(zmax, "deg")
         self.ltcube = ltcube
-        self.ltcube_kwargs = dict(ltcube_kwargs or {})
+        self.ltcube_kwargs = None if ltcube_kwargs is None else dict(ltcube_kwargs)
         self.exposure_interp = exposure_interp
         self.check_selection = check_selection
-        self._irfs_cache = {}
-        self._ltcube_cache = (None, None)
 
-    def __getstate__(self):
-        # Caches are not sent to worker processes.
-        state = self.__dict__.copy()
-        state["_ltcube_cache"] = (None, None)
-        return state
+    # ---------------------------------------------------------------- observation
+    def observation_for(self, observation):
+        """The observation with this maker's settings applied (the one the maps are made from).
 
-    # ---------------------------------------------------------------- selection
-    def get_evtype(self, observation):
-        """Event-type bit mask of the dataset, checked against the event selection.
+        Parameters
+        ----------
+        observation : `~gammapy_lat.observations.LATObservation`
+            Observation.
+
+        Returns
+        -------
+        observation : `~gammapy_lat.observations.LATObservation`
+            ``observation`` itself when the maker overrides nothing.
 
         Raises
         ------
         SelectionError
-            If the requested event types are not all in the event file: a PSF or EDISP
-            partition can be cut out of FRONT+BACK data (every event has one bit of each
-            partition), but not FRONT out of PSF3-only data.
+            IRF name, event types or zenith cut inconsistent with the event selection.
         """
-        from ..data import evtype_mask
-
-        data_mask = int(observation.evtype)
-        if self.evtype is None:
-            return data_mask
-        mask = evtype_mask(self.evtype)
-        full = any((data_mask & part) == part for part in _PARTITIONS)
-        if not full and (mask & ~data_mask):
-            raise SelectionError(
-                f"Event types {mask} requested, but the events of observation {observation.obs_id} "
-                f"were selected with EVENT_TYPE mask {data_mask} (DSS keywords of "
-                f"{observation.lat_events.source})"
+        changes = {
+            key: value
+            for key, value in (
+                ("irf_name", self.irf_name),
+                ("caldb", self.caldb),
+                ("ltcube", self.ltcube),
+                ("ltcube_kwargs", self.ltcube_kwargs),
             )
-        return mask
-
-    def get_irf_name(self, observation):
-        """IRF name, checked against the event class and pass of the events."""
-        irf_name = self.irf_name or observation.irf_name
-        if irf_name is None:
-            raise LATDataError(
-                f"No IRF name for observation {observation.obs_id}: pass irf_name= to the maker"
-            )
-        if not self.check_selection:
-            return irf_name
-        dss = observation.lat_events.dss
-        recorded = None
-        for cut in dss:
-            if cut.type.upper() == "IRF_VERSION":
-                recorded = cut.value.strip()
-        source = observation.lat_events.source
-        if recorded and recorded.upper() != str(irf_name).upper():
-            raise SelectionError(
-                f"IRF {irf_name} does not match IRF_VERSION={recorded} in the DSS keywords of {source}"
-            )
-        from ..data import EVENT_CLASSES
-
-        irf_class, irf_pass = _irf_class_and_pass(irf_name)
-        data_pass = observation.lat_events.pass_ver
-        if irf_pass and data_pass and irf_pass != str(data_pass).upper():
-            raise SelectionError(f"IRF {irf_name} is for {irf_pass}, but {source} holds {data_pass} events")
-        evclass = observation.evclass
-        if irf_class and evclass is not None:
-            expected = EVENT_CLASSES.get(irf_class)
-            if expected is not None and int(evclass) != expected:
-                names = [k for k, v in EVENT_CLASSES.items() if v == int(evclass)]
-                raise SelectionError(
-                    f"IRF {irf_name} is for event class {irf_class} ({expected}), but the events of "
-                    f"{source} were selected with event class {int(evclass)} "
-                    f"({names[0] if names else 'unknown'}) (DSS BIT_MASK(EVENT_CLASS))"
-                )
-        return irf_name
-
-    def get_zmax(self, observation):
-        """Zenith-angle cut of the dataset (`~astropy.units.Quantity`)."""
-        zrange = observation.lat_events.dss.zenith_range
-        data_zmax = zrange[1] if zrange is not None else 180.0
-        data_zmax = min(float(data_zmax), 180.0)
-        if self.zmax is None:
-            return data_zmax * u.deg
-        if self.zmax.to_value("deg") > data_zmax + 1e-9:
-            raise SelectionError(
-                f"zmax={self.zmax} is larger than the zenith cut {data_zmax} deg of the events of "
-                f"{observation.lat_events.source}"
-            )
-        return self.zmax
-
-    def select_events(self, observation):
-        """Events of the dataset: event-type and zenith cuts of the maker applied."""
-        events = observation.lat_events
-        evtype = self.get_evtype(observation)
-        kwargs = {}
-        if evtype != int(observation.evtype):
-            kwargs["evtype"] = evtype
-        if self.zmax is not None:
-            zmax = self.get_zmax(observation)
-            zrange = events.dss.zenith_range
-            if zrange is None or zmax.to_value("deg") < zrange[1]:
-                kwargs["zmax"] = zmax
-        if kwargs:
-            events = events.select(allow_empty=True, **kwargs)
-        return events
-
-    # --------------------------------------------------------------------- IRFs
-    def get_irfs(self, observation, psf=True, edisp=True):
-        """`~gammapy_lat.irf.LATIRFs` of the dataset (cached per IRF name and event types)."""
-        from ..irf import LATIRFs
-
-        irf_name = self.get_irf_name(observation)
-        evtype = self.get_evtype(observation)
-        key = (str(irf_name).upper(), evtype, psf, edisp)
-        if key not in self._irfs_cache:
-            self._irfs_cache[key] = LATIRFs.from_caldb(irf_name, evtype, caldb=self.caldb, psf=psf, edisp=edisp)
-        return self._irfs_cache[key]
-
-    def _selected_irfs(self, observation, psf=False, edisp=False):
-        # One CALDB load per observation with every component the selection needs, shared by
-        # the exposure, PSF and energy-dispersion maps (instead of one load for each).
-        psf = psf or "psf" in self.selection
-        edisp = edisp or "edisp" in self.selection
-        return self.get_irfs(observation, psf=psf, edisp=edisp)
-
-    def _ltcube_key(self, observation, geom):
-        return (
-            observation.obs_id,
-            observation.met_start,
-            observation.met_stop,
-            float(self.get_zmax(observation).to_value("deg")),
-            id(observation),
-        )
-
-    def get_livetime_cube(self, observation, geom):
-        """Livetime cube of the observation (computed or read once, then reused).
-
-        Parameters
-        ----------
-        observation : `~gammapy_lat.data.LATObservation`
-            Observation.
-        geom : `~gammapy.maps.Geom`
-            Dataset geometry; the cube is computed only around it (plus a margin).
-
-        Returns
-        -------
-        ltcube : `~gammapy_lat.livetime.LivetimeCube`
-        """
-        from ..livetime import LivetimeCube
-
-        key = self._ltcube_key(observation, geom)
-        cached_key, cached = self._ltcube_cache
-        if cached_key == key:
-            return cached
-
-        if self.ltcube is not None:
-            ltcube = self.ltcube
-            if isinstance(ltcube, (str, Path)):
-                ltcube = LivetimeCube.read(ltcube)
-                self.ltcube = ltcube
-            self._check_ltcube_time(ltcube, observation)
-        else:
-            if observation.spacecraft is None:
-                raise LATDataError(
-                    f"Observation {observation.obs_id}: exposure needs the spacecraft (FT2) data or "
-                    f"a livetime cube (ltcube=)"
-                )
-            kwargs = {"nside": 64, "nbins": 40}
-            kwargs.update(self.ltcube_kwargs)
-            kwargs.setdefault("zmax", self.get_zmax(observation))
-            if "roi" not in kwargs:
-                kwargs["roi"] = self._roi_of(geom, kwargs.get("frame", "icrs"))
-            ltcube = LivetimeCube.compute(observation.spacecraft, observation.gti, **kwargs)
-        self._ltcube_cache = (key, ltcube)
-        return ltcube
-
-    @staticmethod
-    def _roi_of(geom, frame):
-        from .utils import geom_max_separation
-
-        image = geom.to_image()
-        center = image.center_skydir
-        if image.is_hpx and image.is_allsky:
-            return None
-        radius = geom_max_separation(image, center).to_value("deg") + 1.0
-        if radius >= 180:
-            return None
-        center = center.transform_to(frame)
-        lon, lat = center.spherical.lon.deg, center.spherical.lat.deg
-        return (float(lon), float(lat), float(radius))
-
-    @staticmethod
-    def _check_ltcube_time(ltcube, observation, tolerance=60.0):
-        """A given livetime cube must span the observation's time range (within ``tolerance`` s).
-
-        A longer cube would silently scale the exposure up; a shorter one down.
-        """
-        if ltcube.tstart is None or ltcube.tstop is None:
-            log.warning("Livetime cube has no TSTART/TSTOP: cannot check it against observation %s", observation.obs_id)
-            return
-        start, stop = float(ltcube.tstart), float(ltcube.tstop)
-        if abs(start - observation.met_start) > tolerance or abs(stop - observation.met_stop) > tolerance:
-            raise LATDataError(
-                f"Livetime cube spans MET {start:.1f}-{stop:.1f}, but observation "
-                f"{observation.obs_id} spans {observation.met_start:.1f}-{observation.met_stop:.1f}: "
-                f"the exposure would not match the events (compute the cube per observation instead)"
-            )
+            if value is not None
+        }
+        if changes:
+            observation = observation.copy(**changes)
+        return observation.select(evtype=self.evtype, zmax=self.zmax)
 
     # --------------------------------------------------------------------- maps
     def make_counts(self, geom, observation):
-        """Counts map of the selected events (gtbin).
+        """Counts map of the observation's events (gtbin).
 
         Parameters
         ----------
         geom : `~gammapy.maps.Geom`
             Counts geometry (reconstructed energy).
-        observation : `~gammapy_lat.data.LATObservation`
-            Observation.
+        observation : `~gammapy_lat.observations.LATObservation`
+            Observation (with the maker's settings applied, see `observation_for`).
 
         Returns
         -------
         counts : `~gammapy.maps.Map`
         """
-        from ..data import bin_events
-
-        events = self.select_events(observation)
-        counts = bin_events(events, geom)
+        counts = bin_events(observation.lat_events, geom)
         return Map.from_geom(geom, data=counts.data.astype(np.float32), unit="")
 
-    def make_exposure(self, geom, observation, ltcube=None):
-        """Exposure map in true energy (gtexpcube2), summed over the selected event types."""
-        from ..irf import make_exposure_map
+    def _irfs(self, observation):
+        # One CALDB load per observation with every component the selection needs, shared by
+        # the exposure, PSF and energy-dispersion maps.
+        return observation.get_irfs(psf="psf" in self.selection, edisp="edisp" in self.selection)
 
-        if ltcube is None:
-            ltcube = self.get_livetime_cube(observation, geom)
-        irfs = self._selected_irfs(observation)
-        exposure = make_exposure_map(ltcube, irfs, geom, interp=self.exposure_interp)
+    def make_exposure(self, geom, observation):
+        """Exposure map in true energy (gtexpcube2), summed over the observation's event types."""
+        ltcube = observation.ltcube
+        exposure = make_exposure_map(ltcube, self._irfs(observation), geom, interp=self.exposure_interp)
         if observation.spacecraft is not None:
             exposure.meta["livetime"] = observation.observation_live_time_duration
         if not np.any(exposure.data > 0):
@@ -414,41 +231,32 @@ class LATMapDatasetMaker(Maker):
             )
         return exposure
 
-    def make_psf(self, geom, observation, ltcube=None):
+    def make_psf(self, geom, observation):
         """PSF map (gtpsf) for the PSF geometry of the reference dataset."""
-        from ..irf import make_psf_map
+        return make_psf_map(observation.ltcube, self._irfs(observation), geom)
 
-        if ltcube is None:
-            ltcube = self.get_livetime_cube(observation, geom)
-        irfs = self._selected_irfs(observation, psf=True)
-        return make_psf_map(ltcube, irfs, geom)
-
-    def make_edisp_kernel(self, geom, observation, ltcube=None):
+    def make_edisp_kernel(self, geom, observation):
         """Energy-dispersion kernel map (gtdrm) for the geometry of the reference dataset."""
-        from ..irf import make_edisp_kernel_map
+        return make_edisp_kernel_map(observation.ltcube, self._irfs(observation), geom)
 
-        if ltcube is None:
-            ltcube = self.get_livetime_cube(observation, geom)
-        irfs = self._selected_irfs(observation, edisp=True)
-        return make_edisp_kernel_map(ltcube, irfs, geom)
-
-    def make_meta_table(self, observation):
+    @staticmethod
+    def make_meta_table(observation):
         """One-row table with the observation and response identification."""
-        irf_name = self.irf_name or observation.irf_name
         row = {
             "TELESCOP": "GLAST",
             "INSTRUME": "LAT",
             "OBS_ID": -1 if observation.obs_id is None else observation.obs_id,
             "TSTART": observation.met_start,
             "TSTOP": observation.met_stop,
-            "IRF": str(irf_name),
-            "EVTYPE": int(self.get_evtype(observation)),
+            "IRF": str(observation.irf_name),
+            "EVTYPE": int(observation.evtype),
         }
         table = Table([row])
         table["TSTART"].unit = table["TSTOP"].unit = "s"
         return table
 
-    def check_geom(self, geom, observation):
+    @staticmethod
+    def check_geom(geom, observation):
         """The dataset geometry must lie inside the acceptance cone of the events."""
         cone = observation.lat_events.dss.cone
         if cone is None:
@@ -466,7 +274,7 @@ class LATMapDatasetMaker(Maker):
         ----------
         dataset : `~gammapy.datasets.MapDataset`
             Reference dataset (e.g. from `create_lat_map_dataset`).
-        observation : `~gammapy_lat.data.LATObservation`
+        observation : `~gammapy_lat.observations.LATObservation`
             Observation.
 
         Returns
@@ -482,11 +290,15 @@ class LATMapDatasetMaker(Maker):
         LATDataError
             No exposure in the geometry.
         """
+        observation = self.observation_for(observation)
         geom = dataset.counts.geom
         if self.check_selection:
             self.check_geom(geom, observation)
-            self.get_irf_name(observation)
-        self.get_evtype(observation)
+        if observation.irf_name is None and self.selection & {"exposure", "psf", "edisp"}:
+            raise LATDataError(
+                f"No IRF name for observation {observation.obs_id}: give irf_name= to the "
+                f"observation or the maker"
+            )
 
         kwargs = {"gti": observation.gti, "meta_table": self.make_meta_table(observation)}
         kwargs["mask_safe"] = Map.from_geom(geom, data=np.ones(geom.data_shape, dtype=bool), dtype=bool)
@@ -495,22 +307,21 @@ class LATMapDatasetMaker(Maker):
             kwargs["counts"] = self.make_counts(geom, observation)
         else:
             kwargs["counts"] = Map.from_geom(geom, data=0)
-
-        needs_ltcube = self.selection & {"exposure", "psf", "edisp"}
-        ltcube = self.get_livetime_cube(observation, geom) if needs_ltcube else None
-
         if "exposure" in self.selection:
-            kwargs["exposure"] = self.make_exposure(dataset.exposure.geom, observation, ltcube)
+            kwargs["exposure"] = self.make_exposure(dataset.exposure.geom, observation)
         if "psf" in self.selection:
             if dataset.psf is None:
                 raise LATDataError("The reference dataset has no PSF map geometry (create it with a rad axis)")
-            kwargs["psf"] = self.make_psf(dataset.psf.psf_map.geom, observation, ltcube)
+            kwargs["psf"] = self.make_psf(dataset.psf.psf_map.geom, observation)
         if "edisp" in self.selection:
             if dataset.edisp is None or not hasattr(dataset.edisp, "edisp_map"):
                 raise LATDataError("The reference dataset has no energy-dispersion map geometry")
             edisp_geom = dataset.edisp.edisp_map.geom
             if "migra" in edisp_geom.axes.names:
-                raise LATDataError("LAT energy dispersion is made as an EDispKernelMap: create the dataset with reco_psf=False and an energy axis")
-            kwargs["edisp"] = self.make_edisp_kernel(edisp_geom, observation, ltcube)
+                raise LATDataError(
+                    "LAT energy dispersion is made as an EDispKernelMap: create the dataset with "
+                    "reco_psf=False and an energy axis"
+                )
+            kwargs["edisp"] = self.make_edisp_kernel(edisp_geom, observation)
 
         return dataset.__class__(name=dataset.name, **kwargs)

@@ -90,7 +90,7 @@ class LATDatasetsMaker(DatasetsMaker):
         ----------
         dataset : `~gammapy.datasets.MapDataset`
             Reference dataset.
-        observation : `~gammapy_lat.data.LATObservation`
+        observation : `~gammapy_lat.observations.LATObservation`
             Observation.
 
         Returns
@@ -128,7 +128,7 @@ class LATDatasetsMaker(DatasetsMaker):
         dataset : `~gammapy.datasets.MapDataset`
             Reference dataset, e.g. from `~gammapy_lat.makers.create_lat_map_dataset`; the
             stacked result is accumulated into it.
-        observations : `~gammapy.data.Observations` or list of `~gammapy_lat.data.LATObservation`
+        observations : `~gammapy.data.Observations` or list of `~gammapy_lat.observations.LATObservation`
             Observations.
         datasets : `~gammapy.datasets.Datasets`, optional
             One base dataset per observation (no cutout then).
@@ -138,6 +138,6 @@ class LATDatasetsMaker(DatasetsMaker):
         datasets : `~gammapy.datasets.Datasets`
             The stacked dataset, or one dataset per observation.
         """
-        self._apply_cutout = False  # cut-outs are handled in make_dataset
+        # cut-outs are made in make_dataset, around each observation's acceptance cone
         self._use_cutout = self._cutout and datasets is None
         return super().run(dataset, observations, datasets=datasets)

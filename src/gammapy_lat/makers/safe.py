@@ -1,11 +1,12 @@
 """Safe data masks for LAT datasets."""
 import logging
 
+import healpy as hp
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import Angle
-from gammapy.maps import Map, MapAxis
+from astropy.coordinates import Angle, SkyCoord
 from gammapy.makers import Maker, SafeMaskMaker
+from gammapy.maps import Map, MapAxis
 
 from ..errors import LATDataError
 
@@ -168,7 +169,6 @@ class LATSafeMaskMaker(Maker):
         if image.is_hpx:
             if image.is_allsky:
                 return np.full(image.data_shape, np.inf) * u.deg
-            import healpy as hp
 
             ipix = np.asarray(image._ipix if image._ipix is not None else np.arange(image.npix_max))
             inside = np.zeros(hp.nside2npix(int(image.nside[0])), dtype=bool)
@@ -180,7 +180,6 @@ class LATSafeMaskMaker(Maker):
             if boundary.size == 0:
                 return np.full(image.data_shape, np.inf) * u.deg
             lon, lat = hp.pix2ang(int(image.nside[0]), boundary, nest=image.nest, lonlat=True)
-            from astropy.coordinates import SkyCoord
 
             border = SkyCoord(lon, lat, unit="deg", frame=image.frame)
         else:
@@ -190,7 +189,6 @@ class LATSafeMaskMaker(Maker):
             y = np.concatenate([np.full(nx + 2, -1), np.full(nx + 2, ny), np.arange(ny), np.arange(ny)])
             border = image.pix_to_coord((x.astype(float), y.astype(float)))
             border = border[0], border[1]
-            from astropy.coordinates import SkyCoord
 
             border = SkyCoord(border[0], border[1], unit="deg", frame=image.frame)
         coords = image.get_coord().skycoord
@@ -252,7 +250,7 @@ class LATSafeMaskMaker(Maker):
         ----------
         dataset : `~gammapy.datasets.MapDataset`
             Dataset.
-        observation : `~gammapy_lat.data.LATObservation`, optional
+        observation : `~gammapy_lat.observations.LATObservation`, optional
             Observation (its selection cone centre is the default reference position).
 
         Returns

@@ -1,8 +1,21 @@
-"""Source models: gtlike XML ↔ Gammapy models, LAT spectral functions, catalog ROI models.
+"""Source models: gtlike XML ↔ Gammapy models, LAT spectral functions, diffuse backgrounds,
+catalog ROI models.
 
 Importing this package registers the LAT spectral models of `gammapy_lat.models.spectral` in
 Gammapy's model registry, so that YAML model files using them can be read.
 """
+from .catalog import (
+    catalog_roi_models,
+    source_is_variable,
+    source_significance,
+    write_catalog_roi_xml,
+)
+from .diffuse import (
+    create_galactic_diffuse_model,
+    create_isotropic_model,
+    read_galactic_diffuse_cube,
+    read_isotropic_spectrum,
+)
 from .spectral import (
     FileFunctionSpectralModel,
     LATBandSpectralModel,
@@ -21,6 +34,14 @@ from .xml import (
 )
 
 __all__ = [
+    "catalog_roi_models",
+    "write_catalog_roi_xml",
+    "source_significance",
+    "source_is_variable",
+    "create_galactic_diffuse_model",
+    "create_isotropic_model",
+    "read_galactic_diffuse_cube",
+    "read_isotropic_spectrum",
     "FileFunctionSpectralModel",
     "LATBandSpectralModel",
     "LATExpCutoffSpectralModel",

@@ -20,10 +20,9 @@ Variability is the catalog's ``Variability_Index`` above the 99 % confidence thr
 import logging
 from pathlib import Path
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import Angle, SkyCoord
-from scipy.stats import chi2
 from gammapy.modeling.models import (
     DiskSpatialModel,
     GaussianSpatialModel,
@@ -32,9 +31,15 @@ from gammapy.modeling.models import (
     SkyModel,
     TemplateSpatialModel,
 )
+from scipy.stats import chi2
 
 from ..errors import LATFileError
-from .xml import SHARP_EDGE_WIDTH, norm_parameter, to_lat_spectral_model, write_xml_models
+from .xml import (
+    SHARP_EDGE_WIDTH,
+    norm_parameter,
+    to_lat_spectral_model,
+    write_xml_models,
+)
 
 __all__ = ["catalog_roi_models", "write_catalog_roi_xml", "source_significance", "source_is_variable"]
 

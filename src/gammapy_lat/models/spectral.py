@@ -21,13 +21,14 @@ Indices follow Gammapy's sign convention (``dN/dE ~ E^-index``): an XML ``Index`
 All classes are added to Gammapy's ``SPECTRAL_MODEL_REGISTRY`` on import so that YAML model files
 using them can be read back with `~gammapy.modeling.models.Models.read`.
 """
-import numpy as np
 import astropy.units as u
+import numpy as np
 from gammapy.modeling import Parameter
 from gammapy.modeling.models import SPECTRAL_MODEL_REGISTRY, SpectralModel
 from gammapy.modeling.models.core import _build_parameters_from_dict
 from gammapy.utils.interpolation import ScaledRegularGridInterpolator
 
+from .diffuse import read_isotropic_spectrum
 
 __all__ = [
     "LATExpCutoffSpectralModel",
@@ -219,7 +220,7 @@ class LATBandSpectralModel(SpectralModel):
 def read_file_function(filename):
     """Read a LAT ``FileFunction`` table (energy in MeV and dN/dE, whitespace separated).
 
-    The table is read by `gammapy_lat.makers.read_isotropic_spectrum` (the FSSC isotropic files
+    The table is read by `gammapy_lat.models.read_isotropic_spectrum` (the FSSC isotropic files
     are FileFunction tables): extra columns are ignored, ``#`` starts a comment.
 
     Parameters
@@ -235,8 +236,6 @@ def read_file_function(filename):
         dN/dE in cm-2 s-1 MeV-1 (per sr for isotropic templates, the sr-1 being carried by the
         spatial model).
     """
-    from ..makers.diffuse import read_isotropic_spectrum
-
     template = read_isotropic_spectrum(filename)
     return u.Quantity(template.energy, "MeV"), u.Quantity(template.values, _DNDE_UNIT)
 

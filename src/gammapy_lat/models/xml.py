@@ -29,8 +29,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 from gammapy.modeling.models import (
     BrokenPowerLawSpectralModel,
@@ -59,6 +59,7 @@ from gammapy.modeling.models import (
 
 from ..errors import LATFileError, XMLModelError
 from ..utils import atomic_output
+from .diffuse import read_galactic_diffuse_cube
 from .spectral import (
     FileFunctionSpectralModel,
     LATBandSpectralModel,
@@ -321,8 +322,6 @@ def _read_template(elem, stype, where, folder, variables, matched, geom=None):
         if normalize:
             model = TemplateSpatialModel.read(path, normalize=True)
         else:
-            from ..makers.diffuse import read_galactic_diffuse_cube
-
             cube = read_galactic_diffuse_cube(path, geom=geom)
             model = TemplateSpatialModel(cube, normalize=False, filename=str(path))
     except LATFileError as exc:

@@ -30,7 +30,15 @@ from typing import Annotated, Literal, Optional, Union
 import astropy.units as u
 import numpy as np
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..data.constants import DEFAULT_FILTER
 from ..data.evtypes import evtype_value

@@ -2,6 +2,7 @@
 from astropy import units as u
 from gammapy.maps import MapAxis, WcsGeom
 
+from ..data import make_counts_geom
 from .config import ComponentConfig
 
 __all__ = [
@@ -28,7 +29,6 @@ def component_counts_geom(component):
     WCS: ``nxpix = width / binsz`` by ``nypix`` pixels centred on ``center``; HEALPix: the order
     and ordering scheme. Energies: ``nbins`` logarithmic bins (gtbin ``ebinalg=LOG``).
     """
-    from ..data import make_counts_geom
 
     component = _component(component)
     energy = component.energy

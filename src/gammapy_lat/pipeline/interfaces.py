@@ -6,6 +6,22 @@ gtexpcube2 operations they reproduce, each done by the layer that owns it.
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
+from gammapy.maps import Map
+
+from ..data import (
+    DSSKeywords,
+    LATEventList,
+    bin_events,
+    good_time_intervals,
+    read_events,
+    write_counts_map,
+)
+from ..data.gti import gti_from_met, merge_intervals
+from ..errors import CALDBError, LATFileError
+from ..irf import CALDB, LATIRFs, make_exposure_map
+from ..irf.io import write_exposure_cube as write_cube
+from ..livetime import LivetimeCube
+from .config import ComponentConfig
 
 __all__ = [
     "ft1_gti",
@@ -37,8 +53,6 @@ def header_cards(header):
 
 def ft1_gti(path):
     """``(start, stop, events header)`` of an FT1 file's good time intervals (merged, MET s)."""
-    from ..data.gti import merge_intervals
-    from ..errors import LATFileError
 
     try:
         with fits.open(path, memmap=False) as hdulist:
@@ -52,20 +66,17 @@ def ft1_gti(path):
 
 def mktime_intervals(spacecraft, expression):
     """Intervals (MET arrays) of the spacecraft rows passing a gtmktime filter (``roicut=no``)."""
-    from ..data import good_time_intervals
 
     return good_time_intervals(spacecraft, filter=expression)
 
 
 def _component(component):
-    from .config import ComponentConfig
 
     return component if isinstance(component, ComponentConfig) else ComponentConfig.model_validate(component)
 
 
 def select_component_events(ft1, gti, component, evclass):
     """gtselect (event class and type, energy range, zenith cut) and GTI selection of one FT1 file."""
-    from ..data import read_events
 
     component = _component(component)
     edges = component.energy.edges
@@ -82,16 +93,13 @@ def select_component_events(ft1, gti, component, evclass):
 
 def bin_counts(events, geom):
     """gtbin: the counts cube of ``events`` on ``geom``."""
-    from ..data import bin_events
 
     return bin_events(events, geom)
 
 
 def write_counts_cube(output, geom, data, gti, header):
     """Write a co-added counts cube in the gtbin format with its GTIs and selection keywords."""
-    from gammapy.maps import Map
 
-    from ..data import DSSKeywords, LATEventList
     from ..data.dss import DSSKeywords as _DSS  # noqa: F401  (same class, explicit origin)
 
     start, stop = gti
@@ -102,15 +110,12 @@ def write_counts_cube(output, geom, data, gti, header):
     table = Table({"TIME": np.zeros(0), "ENERGY": np.zeros(0), "RA": np.zeros(0), "DEC": np.zeros(0)})
     carrier = LATEventList(table, gti=(start, stop), header=header, dss=DSSKeywords.from_header(header))
     counts = Map.from_geom(geom, data=data.astype(np.int32, copy=False), unit="")
-    from ..data import write_counts_map
 
     write_counts_map(counts, output, events=carrier)
 
 
 def compute_livetime(spacecraft, gti, nside, nbins, zmax):
     """gtltcube over the intervals ``gti = (start, stop)`` (MET s)."""
-    from ..data.gti import gti_from_met
-    from ..livetime import LivetimeCube
 
     start, stop = gti
     # one process per chunk: the pipeline already runs chunks in parallel
@@ -121,8 +126,6 @@ def compute_livetime(spacecraft, gti, nside, nbins, zmax):
 
 def compute_exposure(ltcube, irfs, component, caldb, geom):
     """gtexpcube2: exposure of ``geom`` from a livetime cube file and the component's event types."""
-    from ..irf import LATIRFs, make_exposure_map
-    from ..livetime import LivetimeCube
 
     component = _component(component)
     irf = LATIRFs.from_caldb(irfs, component.evtype_mask, caldb=caldb, psf=False, edisp=False)
@@ -131,10 +134,7 @@ def compute_exposure(ltcube, irfs, component, caldb, geom):
 
 def write_exposure_cube(output, geom, data, ltcube, component, irfs):
     """Write an exposure cube in the gtexpcube2 format (GTIs of the livetime cube)."""
-    from gammapy.maps import Map
 
-    from ..irf.io import write_exposure_cube as write_cube
-    from ..livetime import LivetimeCube
 
     component = _component(component)
     exposure = Map.from_geom(geom, data=data.astype(np.float32, copy=False), unit="cm2 s")
@@ -144,8 +144,6 @@ def write_exposure_cube(output, geom, data, ltcube, component, irfs):
 
 def caldb_index_file(caldb):
     """The ``caldb.indx`` of a CALDB (``$CALDB`` if None), or None if there is none."""
-    from ..errors import CALDBError
-    from ..irf import CALDB
 
     try:
         return CALDB(caldb).index_file

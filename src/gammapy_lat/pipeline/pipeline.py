@@ -16,6 +16,7 @@ from .config import AllSkyConfig
 from .engine import Executor, Task, TaskGraph, outdir_lock
 from .geometry import component_exposure_geom, exposure_tiles
 from .hashing import code_version, content_hash, file_identity
+from .interfaces import caldb_index_file
 
 __all__ = ["AllSkyPipeline", "AllSkyResult", "TimeChunk"]
 
@@ -167,7 +168,6 @@ class AllSkyPipeline:
         return sorted(files)
 
     def _caldb_identity(self):
-        from .interfaces import caldb_index_file
 
         index = caldb_index_file(self.config.caldb)
         return self._identity(index) if index is not None else None

@@ -23,8 +23,27 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from ..data import read_spacecraft
+from ..data.gti import intersect_intervals, merge_intervals
+from ..livetime import LivetimeCube
 from ..utils import write_fits_atomic
-from .geometry import component_counts_geom, component_exposure_geom, exposure_tile_geom, tile_slice
+from .geometry import (
+    component_counts_geom,
+    component_exposure_geom,
+    exposure_tile_geom,
+    tile_slice,
+)
+from .interfaces import (
+    bin_counts,
+    compute_exposure,
+    compute_livetime,
+    ft1_gti,
+    header_cards,
+    mktime_intervals,
+    select_component_events,
+    write_counts_cube,
+    write_exposure_cube,
+)
 
 __all__ = [
     "make_chunk_gti",
@@ -69,9 +88,6 @@ def make_chunk_gti(output, ft1, ft2, filter, tmin, tmax):
     spacecraft rows (``filter``, e.g. ``(DATA_QUAL>0)&&(LAT_CONFIG==1)``, ``roicut=no``) and to the
     chunk window ``[tmin, tmax]``.
     """
-    from ..data import read_spacecraft
-    from ..data.gti import intersect_intervals
-    from .interfaces import ft1_gti, mktime_intervals
 
     file_start, file_stop, header = ft1_gti(ft1)
     start, stop = intersect_intervals(file_start, file_stop, np.array([tmin]), np.array([tmax]))
@@ -94,7 +110,6 @@ def make_counts_partial(output, ft1, gti, component, evclass, last_chunk):
     ``CHUNKMAX``, so that chunks never count an event twice and their union is the single-pass
     selection.
     """
-    from .interfaces import bin_counts, header_cards, select_component_events
 
     start, stop, header = read_gti_partial(gti)
     if not last_chunk:
@@ -139,7 +154,6 @@ def coadd_counts(output, partials, gtis, component):
 
     Streams over the partials: memory is one dense cube plus one partial at a time.
     """
-    from .interfaces import write_counts_cube
 
     geom = component_counts_geom(component)
     total = np.zeros(geom.data_shape, dtype=np.int32)  # gtbin's type; the cube is the largest array held
@@ -157,7 +171,6 @@ def coadd_counts(output, partials, gtis, component):
         start, stop, _ = read_gti_partial(path)
         starts.append(start)
         stops.append(stop)
-    from ..data.gti import merge_intervals
 
     start, stop = merge_intervals(np.concatenate(starts), np.concatenate(stops))
     write_counts_cube(output, geom, total, (start, stop), primary)
@@ -167,8 +180,6 @@ def coadd_counts(output, partials, gtis, component):
 # ---------------------------------------------------------------------------------- livetime
 def make_livetime_partial(output, ft2, gti, nside, ncostheta, zmax):
     """Livetime cube of one time chunk (gtltcube with the chunk GTIs)."""
-    from ..data import read_spacecraft
-    from .interfaces import compute_livetime
 
     start, stop, header = read_gti_partial(gti)
     spacecraft = read_spacecraft(ft2, time_range=(header["CHUNKMIN"], header["CHUNKMAX"]))
@@ -179,7 +190,6 @@ def make_livetime_partial(output, ft2, gti, nside, ncostheta, zmax):
 
 def coadd_livetime(output, partials):
     """Sum livetime cubes of disjoint time chunks (gtltsum), streaming over the partials."""
-    from ..livetime import LivetimeCube
 
     total = None
     for path in partials:
@@ -192,7 +202,6 @@ def coadd_livetime(output, partials):
 # ---------------------------------------------------------------------------------- exposure
 def make_exposure_tile(output, ltcube, component, irfs, caldb, tile):
     """Exposure of one spatial tile of one component's exposure cube."""
-    from .interfaces import compute_exposure
 
     geom = exposure_tile_geom(component_exposure_geom(component), tile)
     exposure = compute_exposure(ltcube, irfs, component, caldb, geom)
@@ -205,7 +214,6 @@ def make_exposure_tile(output, ltcube, component, irfs, caldb, tile):
 
 def assemble_exposure(output, tiles, ltcube, component, irfs):
     """Assemble the exposure tiles of one component into its exposure cube (gtexpcube2 format)."""
-    from .interfaces import write_exposure_cube
 
     geom = component_exposure_geom(component)
     data = np.zeros(geom.data_shape, dtype=np.float32)  # as make_exposure_map and gtexpcube2

@@ -9,7 +9,12 @@
 from .config import SimulationConfig, run_simulation
 from .events import EventSimulator, simulate_events, write_events
 from .response import SYNTHETIC_IRF_NAME, synthetic_caldb
-from .spacecraft import OrbitParameters, RockingProfile, simulate_spacecraft, write_spacecraft
+from .spacecraft import (
+    OrbitParameters,
+    RockingProfile,
+    simulate_spacecraft,
+    write_spacecraft,
+)
 
 __all__ = [
     "OrbitParameters",

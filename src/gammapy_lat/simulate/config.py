@@ -15,9 +15,20 @@ from typing import List, Literal, Optional, Union
 
 import astropy.units as u
 import yaml
+from astropy.coordinates import SkyCoord
+from gammapy.modeling.models import Models
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ..errors import ConfigError
+from ..irf import CALDB, LATIRFs
+from .events import simulate_events
+from .response import SYNTHETIC_IRF_NAME, synthetic_caldb
+from .spacecraft import (
+    OrbitParameters,
+    RockingProfile,
+    simulate_spacecraft,
+    write_spacecraft,
+)
 
 __all__ = ["SimulationConfig", "default_config_text", "run_simulation", "resolve_irfs", "DEFAULT_IRF_NAMES"]
 
@@ -210,7 +221,6 @@ class SimulationConfig(_Base):
     # ----------------------------------------------------------------------------- objects
     def get_models(self):
         """Gammapy `~gammapy.modeling.models.Models` of the sky."""
-        from gammapy.modeling.models import Models
 
         if self.models is None:
             raise ConfigError("models: no sky model given")
@@ -227,7 +237,6 @@ class SimulationConfig(_Base):
             raise ConfigError(f"models: cannot build the Gammapy models: {exc}") from exc
 
     def spacecraft_kwargs(self):
-        from .spacecraft import OrbitParameters, RockingProfile
 
         sc = self.spacecraft
         orbit = OrbitParameters(
@@ -252,7 +261,6 @@ class SimulationConfig(_Base):
         )
 
     def event_kwargs(self):
-        from astropy.coordinates import SkyCoord
 
         ev = self.events
         roi = None
@@ -289,8 +297,6 @@ def resolve_irfs(caldb=None, name=None, evtype=3, synthetic=False):
     irfs : `~gammapy_lat.irf.LATIRFs`
     is_synthetic : bool
     """
-    from ..irf import CALDB, LATIRFs
-    from .response import SYNTHETIC_IRF_NAME, synthetic_caldb
 
     caldb = caldb or os.environ.get("CALDB")
     if synthetic or not caldb:
@@ -322,8 +328,6 @@ def run_simulation(config, overwrite=False):
         ``ft1``/``ft2`` paths, the event list, the spacecraft table, the IRFs and whether the
         response is synthetic.
     """
-    from .events import simulate_events
-    from .spacecraft import simulate_spacecraft, write_spacecraft
 
     outdir = config.resolve(config.outputs.outdir)
     spacecraft = simulate_spacecraft(**config.spacecraft_kwargs())

@@ -14,6 +14,18 @@ from pathlib import Path
 import numpy as np
 from astropy import units as u
 from astropy.table import Table
+from gammapy.datasets import Datasets
+from gammapy.maps import MapAxis, WcsGeom
+from gammapy.modeling import Fit
+from regions import CircleSkyRegion
+
+from .. import estimators as plotting
+from .. import estimators as products
+from ..makers import LATMapDatasetMaker, LATSafeMaskMaker, create_lat_map_dataset
+from ..observations import LATObservation
+from .config import SimulationConfig, resolve_irfs
+from .events import simulate_events
+from .spacecraft import simulate_spacecraft, write_spacecraft
 
 __all__ = ["run_demo", "format_comparison", "DEMO_SOURCE"]
 
@@ -109,17 +121,7 @@ def run_demo(outdir="gammapy-lat-demo", caldb=None, synthetic=False, duration="3
         ``comparison`` (`~astropy.table.Table`), ``dataset``, ``models`` (fitted), ``injected``,
         ``flux_points``, ``irf_name``, ``synthetic``, ``files``, ``timing``.
     """
-    from gammapy.datasets import Datasets
-    from gammapy.maps import MapAxis, WcsGeom
-    from gammapy.modeling import Fit
-    from regions import CircleSkyRegion
 
-    from ..data import LATObservation
-    from ..makers import LATMapDatasetMaker, LATSafeMaskMaker, create_lat_map_dataset
-    from ..models import products
-    from .config import SimulationConfig, resolve_irfs
-    from .events import simulate_events
-    from .spacecraft import simulate_spacecraft, write_spacecraft
 
     timing = {}
     t0 = time.perf_counter()
@@ -194,7 +196,6 @@ def run_demo(outdir="gammapy-lat-demo", caldb=None, synthetic=False, duration="3
         sources=prod / "fit-sources.ecsv",
     )
     if plots:
-        from ..models import plotting
 
         files["spectrum_plot"] = plotting.plot_spectrum(
             datasets.models[DEMO_SOURCE], prod / "sed.png", flux_points=flux_points, overwrite=overwrite

@@ -25,13 +25,18 @@ model evaluated per pixel and energy, so that energy-dependent templates are sup
 import logging
 import warnings
 
+import healpy as hp
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
+from astropy.table import Table
+from gammapy.modeling.models import Models, PointSpatialModel, SkyModel
 
+from ..data import DSSKeywords, LATEventList
 from ..data.constants import MJDREFF, MJDREFI
-from ..data.gti import met_to_time
+from ..data.gti import intersect_intervals, merge_intervals, met_to_time
+from ..irf import EVENT_TYPE_BITS
 from .spacecraft import R_EARTH_EQ, SimulationError, _fit_comment
 
 __all__ = ["simulate_events", "write_events", "EventSimulator"]
@@ -190,7 +195,6 @@ def _spacecraft_table(spacecraft):
 
 def _good_time_intervals(table, tmin, tmax):
     """GTIs from the spacecraft rows: livetime > 0 and the standard quality flags."""
-    from ..data.gti import intersect_intervals, merge_intervals
 
     good = np.asarray(table["LIVETIME"], float) > 0
     if "DATA_QUAL" in table.colnames:
@@ -202,7 +206,6 @@ def _good_time_intervals(table, tmin, tmax):
 
 
 def _sky_models(models):
-    from gammapy.modeling.models import Models, SkyModel
 
     if isinstance(models, SkyModel):
         models = [models]
@@ -303,7 +306,6 @@ class EventSimulator:
 
     # ------------------------------------------------------------------------ spacecraft
     def _prepare_rows(self):
-        from ..data.gti import intersect_intervals
 
         t = self.table
         start = np.asarray(t["START"], float)
@@ -444,7 +446,6 @@ class EventSimulator:
         return energy, np.array(direction), expected
 
     def _healpix_pixels(self):
-        import healpy as hp
 
         nside = self.healpix_nside
         region = self._sim_region()
@@ -562,7 +563,6 @@ class EventSimulator:
         results = []
         expected = {}
         for index, model in enumerate(_sky_models(models)):
-            from gammapy.modeling.models import PointSpatialModel
 
             if isinstance(model.spatial_model, PointSpatialModel):
                 out = self._point_candidates(model)
@@ -693,9 +693,7 @@ def simulate_events(
 
 def _event_list(sim, ev, irfs, evclass, pass_ver):
     """`~gammapy_lat.data.LATEventList` of the simulated photons passing the output cuts."""
-    from astropy.table import Table
 
-    from ..data import DSSKeywords, LATEventList
 
     n = len(ev.get("energy", []))
     if n == 0:
@@ -729,7 +727,6 @@ def _event_list(sim, ev, irfs, evclass, pass_ver):
     time = ev["time"][sel]
     rows = ev["rows"][sel]
     names = [c.event_type for c in irfs]
-    from ..irf import EVENT_TYPE_BITS
 
     type_bits = np.array([EVENT_TYPE_BITS[name] for name in names], dtype=np.uint64)
     etype = ev["etype"][sel].astype(int)

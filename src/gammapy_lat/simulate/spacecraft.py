@@ -16,11 +16,13 @@ few seconds.
 """
 import logging
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
 from astropy.table import Table
+from scipy.spatial.transform import Rotation
 
 from ..data.constants import MJDREFF, MJDREFI
 from ..data.gti import met_to_time
@@ -295,7 +297,6 @@ def _ellipsoid_radius(lat_rad):
 
 def _quaternions(x, y, z):
     """Attitude quaternions (scalar last) of the rotation whose matrix columns are x, y, z."""
-    from scipy.spatial.transform import Rotation
 
     matrix = np.stack([x, y, z], axis=-1)
     return Rotation.from_matrix(matrix).as_quat()
@@ -573,7 +574,6 @@ def write_spacecraft(table, path, overwrite=False, creator="gammapy-lat simulate
     overwrite : bool
         Replace an existing file.
     """
-    from pathlib import Path
 
     hdulist = spacecraft_hdulist(table, creator=creator)
     hdulist[0].header["FILENAME"] = Path(path).name

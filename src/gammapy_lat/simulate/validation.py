@@ -16,6 +16,25 @@ import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
+from gammapy.datasets import Datasets
+from gammapy.maps import MapAxis, WcsGeom
+from gammapy.modeling import Fit
+from gammapy.modeling.models import (
+    ConstantSpatialModel,
+    GaussianSpatialModel,
+    Models,
+    PointSpatialModel,
+    PowerLawSpectralModel,
+    SkyModel,
+)
+from regions import CircleSkyRegion
+
+from ..data import SpacecraftData
+from ..irf import CALDB, LATIRFs
+from ..makers import LATMapDatasetMaker, create_lat_map_dataset
+from ..observations import LATObservation
+from .events import EventSimulator
+from .spacecraft import simulate_spacecraft
 
 __all__ = ["closed_loop", "pull_summary"]
 
@@ -23,14 +42,6 @@ log = logging.getLogger(__name__)
 
 
 def _models(position, amplitude, index, iso_amplitude, frame="icrs", ridge_amplitude=None):
-    from gammapy.modeling.models import (
-        ConstantSpatialModel,
-        GaussianSpatialModel,
-        Models,
-        PointSpatialModel,
-        PowerLawSpectralModel,
-        SkyModel,
-    )
 
     pos = position.transform_to(frame)
     source = SkyModel(
@@ -116,16 +127,7 @@ def closed_loop(
         ``pull_amplitude``, ``pull_index``, ``n_events``, ``success`` (with ``fit_position``
         also ``lon``, ``lat`` with errors and ``pull_lon``, ``pull_lat``); ``meta`` holds the truth.
     """
-    from gammapy.datasets import Datasets
-    from gammapy.maps import MapAxis, WcsGeom
-    from gammapy.modeling import Fit
-    from regions import CircleSkyRegion
 
-    from ..data import LATObservation
-    from ..irf import CALDB, LATIRFs
-    from ..makers import LATMapDatasetMaker, create_lat_map_dataset
-    from .events import EventSimulator
-    from .spacecraft import simulate_spacecraft
 
     t0 = time.perf_counter()
     caldb = CALDB(caldb)
@@ -238,7 +240,6 @@ def closed_loop(
 
 
 def _spacecraft_data(table):
-    from ..data import SpacecraftData
 
     return SpacecraftData(table, validate=False)
 

@@ -4,8 +4,10 @@ Every function writes one PNG atomically (`~gammapy_lat.utils.atomic_output`) an
 """
 from pathlib import Path
 
-import numpy as np
 import astropy.units as u
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
 from ..utils import atomic_output
 
@@ -13,16 +15,13 @@ __all__ = ["plot_maps", "plot_spectrum", "plot_energy_residuals", "plot_ts_map"]
 
 
 def _figure(**kwargs):
-    import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
 
     return plt.figure(**kwargs)
 
 
 def _save(fig, filename, overwrite):
-    import matplotlib.pyplot as plt
 
     filename = Path(filename)
     with atomic_output(filename, overwrite=overwrite) as tmp:
@@ -37,7 +36,7 @@ def plot_maps(maps, filename, overwrite=False):
     Parameters
     ----------
     maps : dict of `~gammapy.maps.Map`
-        Output of `~gammapy_lat.models.products.residual_maps`.
+        Output of `~gammapy_lat.estimators.products.residual_maps`.
     filename : str or `~pathlib.Path`
         PNG file.
     overwrite : bool
@@ -151,7 +150,7 @@ def plot_ts_map(maps, filename, overwrite=False):
     Parameters
     ----------
     maps : `~gammapy.estimators.FluxMaps` or `~gammapy.maps.Map`
-        Output of `~gammapy_lat.models.products.ts_map` (its ``sqrt_ts``) or a map.
+        Output of `~gammapy_lat.estimators.products.ts_map` (its ``sqrt_ts``) or a map.
     filename : str or `~pathlib.Path`
         PNG file.
     overwrite : bool

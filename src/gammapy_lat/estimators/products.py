@@ -19,8 +19,8 @@ Gammapy's ``cash`` statistic is −2 log L without the data-only term Σ log n�
 """
 import logging
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import Table
 from gammapy.datasets import Datasets
 from gammapy.estimators import (
@@ -38,7 +38,7 @@ from gammapy.modeling.models import (
 )
 
 from ..errors import GammapyLATError
-from .xml import _NORM_SPECTRA, _SPATIAL, _SPECTRA, to_lat_spectral_model
+from ..models.xml import _NORM_SPECTRA, _SPATIAL, _SPECTRA, to_lat_spectral_model
 
 __all__ = [
     "source_ts",
@@ -46,6 +46,7 @@ __all__ = [
     "sed_points",
     "light_curve",
     "residual_maps",
+    "excess_map",
     "ts_map",
     "fit_results_table",
     "npred_source",
@@ -263,18 +264,42 @@ def residual_maps(dataset, correlation_radius="0.3 deg", energy_edges=None):
     npred = dataset.npred() * mask if mask is not None else dataset.npred()
     counts = counts.sum_over_axes(keepdims=False)
     npred = npred.sum_over_axes(keepdims=False)
-    estimator = ExcessMapEstimator(
-        correlation_radius=correlation_radius,
-        energy_edges=None if energy_edges is None else u.Quantity(energy_edges),
-        selection_optional=[],
-    )
-    result = estimator.run(dataset)
+    result = excess_map(dataset, correlation_radius=correlation_radius, energy_edges=energy_edges)
     return {
         "counts": counts,
         "npred": npred,
         "residual": counts - npred,
         "significance": result["sqrt_ts"],
     }
+
+
+def excess_map(dataset, correlation_radius="0.3 deg", energy_edges=None, **kwargs):
+    """Excess and significance maps of a dataset against its models
+    (`~gammapy.estimators.ExcessMapEstimator`).
+
+    Parameters
+    ----------
+    dataset : `~gammapy.datasets.MapDataset`
+        Dataset; its models (if any) are the background of the excess.
+    correlation_radius : `~astropy.coordinates.Angle` or str
+        Radius over which counts are summed.
+    energy_edges : `~astropy.units.Quantity`, optional
+        Energy bins; default is the dataset's whole range.
+    **kwargs
+        Passed to `~gammapy.estimators.ExcessMapEstimator` (``selection_optional`` defaults to
+        none).
+
+    Returns
+    -------
+    maps : `~gammapy.estimators.FluxMaps`
+    """
+    kwargs.setdefault("selection_optional", [])
+    estimator = ExcessMapEstimator(
+        correlation_radius=correlation_radius,
+        energy_edges=None if energy_edges is None else u.Quantity(energy_edges),
+        **kwargs,
+    )
+    return estimator.run(dataset)
 
 
 def ts_map(dataset, model=None, kernel_width="1 deg", energy_edges=None, **kwargs):

@@ -16,8 +16,8 @@ from gammapy.modeling.models import (
 )
 from astropy.time import Time
 
-from gammapy_lat.models.plotting import plot_energy_residuals, plot_maps, plot_spectrum, plot_ts_map
-from gammapy_lat.models.products import (
+from gammapy_lat.estimators import plot_energy_residuals, plot_maps, plot_spectrum, plot_ts_map
+from gammapy_lat.estimators import (
     band_flux,
     fit_results_table,
     light_curve,

@@ -8,7 +8,7 @@ from gammapy.maps import Map, MapAxis, WcsGeom
 from gammapy.modeling.models import Models
 
 from gammapy_lat.errors import LATFileError
-from gammapy_lat.makers.diffuse import (
+from gammapy_lat.models.diffuse import (
     create_galactic_diffuse_model,
     create_isotropic_model,
     read_galactic_diffuse_cube,
