@@ -219,16 +219,9 @@ class LATMapDatasetMaker(Maker):
 
     def make_exposure(self, geom, observation):
         """Exposure map in true energy (gtexpcube2), summed over the observation's event types."""
-        ltcube = observation.ltcube
-        exposure = make_exposure_map(ltcube, self._irfs(observation), geom, interp=self.exposure_interp)
+        exposure = make_exposure_map(observation.ltcube, self._irfs(observation), geom, interp=self.exposure_interp)
         if observation.spacecraft is not None:
             exposure.meta["livetime"] = observation.observation_live_time_duration
-        if not np.any(exposure.data > 0):
-            raise LATDataError(
-                f"No exposure in the dataset geometry for observation {observation.obs_id} "
-                f"(centre {geom.center_skydir.to_string('decimal')}): the livetime cube "
-                f"({ltcube}) has no livetime there"
-            )
         return exposure
 
     def make_psf(self, geom, observation):
@@ -308,7 +301,13 @@ class LATMapDatasetMaker(Maker):
         else:
             kwargs["counts"] = Map.from_geom(geom, data=0)
         if "exposure" in self.selection:
-            kwargs["exposure"] = self.make_exposure(dataset.exposure.geom, observation)
+            kwargs["exposure"] = exposure = self.make_exposure(dataset.exposure.geom, observation)
+            if not np.any(exposure.data > 0):
+                raise LATDataError(
+                    f"No exposure in the dataset geometry for observation {observation.obs_id} "
+                    f"(centre {geom.center_skydir.to_string('decimal')}): the livetime cube "
+                    f"({observation.ltcube}) has no livetime there"
+                )
         if "psf" in self.selection:
             if dataset.psf is None:
                 raise LATDataError("The reference dataset has no PSF map geometry (create it with a rad axis)")

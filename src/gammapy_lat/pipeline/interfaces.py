@@ -1,7 +1,9 @@
-"""The pipeline's calls into the data, livetime and IRF layers.
+"""The pipeline's calls into the data, livetime, observation and maker layers.
 
 Kept in one module so that the steps read as the sequence of gtselect/gtmktime/gtbin/gtltcube/
-gtexpcube2 operations they reproduce, each done by the layer that owns it.
+gtexpcube2 operations they reproduce, each done by the layer that owns it: counts and exposure
+cubes are made by `~gammapy_lat.makers.LATMapDatasetMaker` from a
+`~gammapy_lat.observations.LATObservation`, as for every other entry point.
 """
 import numpy as np
 from astropy.io import fits
@@ -11,16 +13,17 @@ from gammapy.maps import Map
 from ..data import (
     DSSKeywords,
     LATEventList,
-    bin_events,
     good_time_intervals,
     read_events,
     write_counts_map,
 )
-from ..data.gti import gti_from_met, merge_intervals
+from ..data.gti import gti_from_met, merge_intervals, met_from_gti
 from ..errors import CALDBError, LATFileError
-from ..irf import CALDB, LATIRFs, make_exposure_map
+from ..irf import CALDB
 from ..irf.io import write_exposure_cube as write_cube
 from ..livetime import LivetimeCube
+from ..makers import LATMapDatasetMaker
+from ..observations import LATObservation
 from .config import ComponentConfig
 
 __all__ = [
@@ -92,15 +95,13 @@ def select_component_events(ft1, gti, component, evclass):
 
 
 def bin_counts(events, geom):
-    """gtbin: the counts cube of ``events`` on ``geom``."""
-
-    return bin_events(events, geom)
+    """gtbin: the counts cube of ``events`` on ``geom`` (`~gammapy_lat.makers.LATMapDatasetMaker`)."""
+    observation = LATObservation(events, check_selection=False)
+    return LATMapDatasetMaker(selection=["counts"]).make_counts(geom, observation)
 
 
 def write_counts_cube(output, geom, data, gti, header):
     """Write a co-added counts cube in the gtbin format with its GTIs and selection keywords."""
-
-    from ..data.dss import DSSKeywords as _DSS  # noqa: F401  (same class, explicit origin)
 
     start, stop = gti
     header = fits.Header(header) if header is not None else fits.Header()
@@ -128,8 +129,15 @@ def compute_exposure(ltcube, irfs, component, caldb, geom):
     """gtexpcube2: exposure of ``geom`` from a livetime cube file and the component's event types."""
 
     component = _component(component)
-    irf = LATIRFs.from_caldb(irfs, component.evtype_mask, caldb=caldb, psf=False, edisp=False)
-    return make_exposure_map(LivetimeCube.read(ltcube), irf, geom)
+    cube = LivetimeCube.read(ltcube)
+    # the observation of the livetime cube's time range, with the component's response settings
+    start, stop = met_from_gti(cube.gti, cube.gti.time_ref)
+    empty = Table({"TIME": np.zeros(0), "ENERGY": np.zeros(0), "RA": np.zeros(0), "DEC": np.zeros(0)})
+    observation = LATObservation(
+        LATEventList(empty, gti=(start, stop)), irf_name=irfs, evtype=component.evtype_mask, caldb=caldb,
+        ltcube=cube, check_selection=False,
+    )
+    return LATMapDatasetMaker(selection=["exposure"]).make_exposure(geom, observation)
 
 
 def write_exposure_cube(output, geom, data, ltcube, component, irfs):

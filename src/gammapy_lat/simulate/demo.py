@@ -21,7 +21,12 @@ from regions import CircleSkyRegion
 
 from .. import estimators as plotting
 from .. import estimators as products
-from ..makers import LATMapDatasetMaker, LATSafeMaskMaker, create_lat_map_dataset
+from ..makers import (
+    LATComponent,
+    LATComponentsMaker,
+    LATSafeMaskMaker,
+    create_lat_map_dataset,
+)
 from ..observations import LATObservation
 from .config import SimulationConfig, resolve_irfs
 from .events import simulate_events
@@ -145,7 +150,9 @@ def run_demo(outdir="gammapy-lat-demo", caldb=None, synthetic=False, duration="3
 
     # --- reduce -----------------------------------------------------------------------------
     t1 = time.perf_counter()
-    observation = LATObservation.read(ft1, ft2, obs_id=0, irf_name=irfs.irf_name)
+    observation = LATObservation.read(
+        ft1, ft2, obs_id=0, irf_name=irfs.irf_name, caldb=caldb_root, ltcube_kwargs={"nside": 64, "nbins": 40}
+    )
     position = injected[DEMO_SOURCE].spatial_model.position
     # The model maps cover 13 x 13 deg but the likelihood uses only 4 deg around the source:
     # diffuse photons scattered in by the PSF from outside the fitted region are modelled.
@@ -153,11 +160,11 @@ def run_demo(outdir="gammapy-lat-demo", caldb=None, synthetic=False, duration="3
     energy_axis_true = MapAxis.from_energy_bounds("70 MeV", "150 GeV", nbin=16, name="energy_true")
     geom = WcsGeom.create(skydir=position.galactic, frame="galactic", binsz=0.25, width=(13, 13), axes=[energy_axis])
     reference = create_lat_map_dataset(geom, energy_axis_true=energy_axis_true, name="demo")
-    maker = LATMapDatasetMaker(caldb=caldb_root, ltcube_kwargs={"nside": 64, "nbins": 40})
-    dataset = maker.run(reference, observation)
-    dataset = LATSafeMaskMaker(methods=["energy-range"], energy_min=ANALYSIS_EMIN, energy_max=100 * u.GeV).run(
-        dataset, observation
+    maker = LATComponentsMaker(
+        [LATComponent(name=None, evtype=observation.evtype)],
+        safe_mask_maker=LATSafeMaskMaker(methods=["energy-range"], energy_min=ANALYSIS_EMIN, energy_max=100 * u.GeV),
     )
+    (dataset,) = maker.run(reference, observation)
     dataset.mask_fit = geom.region_mask([CircleSkyRegion(position, FIT_RADIUS)])
     timing["reduce"] = time.perf_counter() - t1
 

@@ -31,7 +31,7 @@ from regions import CircleSkyRegion
 
 from ..data import SpacecraftData
 from ..irf import CALDB, LATIRFs
-from ..makers import LATMapDatasetMaker, create_lat_map_dataset
+from ..makers import LATComponent, LATComponentsMaker, create_lat_map_dataset
 from ..observations import LATObservation
 from .events import EventSimulator
 from .spacecraft import simulate_spacecraft
@@ -149,7 +149,10 @@ def closed_loop(
     geom = WcsGeom.create(skydir=position.transform_to(frame), frame=frame, binsz=binsz, width=map_width,
                           axes=[energy_axis])
     reference = create_lat_map_dataset(geom, energy_axis_true=energy_axis_true, name="loop")
-    maker = LATMapDatasetMaker(irf_name=irf_name, caldb=caldb, ltcube_kwargs={"nside": 64, "nbins": 40})
+    # one dataset of the simulated event types, no safe mask (the fit mask selects the region)
+    components = [LATComponent(name=None, evtype=evtype, safe_mask_methods=[])]
+    maker = LATComponentsMaker(components)
+    counts_maker = LATComponentsMaker(components, selection=["counts"])
     mask_fit = geom.region_mask([CircleSkyRegion(position, u.Quantity(fit_radius, "deg"))])
     setup_time = time.perf_counter() - t0
 
@@ -160,9 +163,12 @@ def closed_loop(
     true_lat = truth["source"].spatial_model.lat_0.value
     for i in range(n_realisations):
         events = simulator.simulate(truth, random_state=seed + i)
-        observation = LATObservation(events, _spacecraft_data(spacecraft), obs_id=i, irf_name=irf_name)
+        observation = LATObservation(
+            events, _spacecraft_data(spacecraft), obs_id=i, irf_name=irf_name, caldb=caldb,
+            ltcube_kwargs={"nside": 64, "nbins": 40},
+        )
         if datasets is None:
-            dataset = maker.run(reference, observation)
+            (dataset,) = maker.run(reference, observation)
             dataset.mask_fit = mask_fit
             datasets = Datasets([dataset])
             models = truth.copy()
@@ -183,7 +189,8 @@ def closed_loop(
             start = [(par, par.value) for par in datasets.models.parameters]
         else:
             # same response maps and model evaluators (PSF kernels): only the counts change
-            dataset.counts.data = maker.make_counts(geom, observation).data
+            (counts,) = counts_maker.run(reference, observation)
+            dataset.counts.data = counts.counts.data
             for par, value in start:
                 par.value = value
                 par.error = 0
