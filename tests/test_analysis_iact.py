@@ -164,6 +164,7 @@ def test_hess_crab_3d_rerun_and_changes(hess_3d):
 def test_magic_rad_max_1d(data_env, tmp_path):
     """Point-like IRFs with energy-dependent RAD_MAX: the runner's dataset equals the one made
     directly with Gammapy's makers, and changing the binning reruns the reduction."""
+    from astropy.coordinates import SkyCoord
     from gammapy.data import DataStore
     from gammapy.datasets import Datasets, SpectrumDataset
     from gammapy.makers import (
@@ -174,7 +175,6 @@ def test_magic_rad_max_1d(data_env, tmp_path):
     )
     from gammapy.maps import MapAxis, RegionGeom
     from regions import PointSkyRegion
-    from astropy.coordinates import SkyCoord
 
     config = AnalysisConfig.read(CONFIGS / "magic-crab-radmax-1d.yaml")
     config.general.outdir = str(tmp_path)

@@ -6,7 +6,13 @@ from click.testing import CliRunner
 from gammapy.maps import HpxGeom, MapAxis, WcsGeom
 
 from gammapy_lat.cli import cli
-from gammapy_lat.data import bin_events, make_counts_geom, read_counts_geom, read_events, write_counts_map
+from gammapy_lat.data import (
+    bin_events,
+    make_counts_geom,
+    read_counts_geom,
+    read_events,
+    write_counts_map,
+)
 from gammapy_lat.data.binning import axis_edges, energy_indices, radec_to_galactic
 
 

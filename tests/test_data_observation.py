@@ -1,14 +1,14 @@
 """LATObservation and LATDataStore on the one-day Crab data (split into 'weekly' pieces)."""
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.io import fits
 from astropy.time import Time
 from gammapy.data import GTI, EventList, Observation, Observations
 
-from gammapy_lat.data import read_events, read_spacecraft
-from gammapy_lat.observations import LATDataStore, LATObservation
+from gammapy_lat.data import read_events
 from gammapy_lat.errors import LATDataError, LATFileError
+from gammapy_lat.observations import LATDataStore, LATObservation
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """Fit products: TS distribution on simulations, band fluxes, joint fits, SEDs, maps, plots."""
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import SkyCoord
+from astropy.time import Time
 from gammapy.data import GTI
 from gammapy.datasets import Datasets, MapDataset
 from gammapy.maps import MapAxis, WcsGeom
@@ -14,14 +15,16 @@ from gammapy.modeling.models import (
     PowerLawSpectralModel,
     SkyModel,
 )
-from astropy.time import Time
 
-from gammapy_lat.estimators import plot_energy_residuals, plot_maps, plot_spectrum, plot_ts_map
 from gammapy_lat.estimators import (
     band_flux,
     fit_results_table,
     light_curve,
     npred_source,
+    plot_energy_residuals,
+    plot_maps,
+    plot_spectrum,
+    plot_ts_map,
     residual_maps,
     sed_points,
     source_ts,

@@ -221,7 +221,7 @@ def test_exposure_phi_dependence(ltcube, irfs, caldb_path):
         path, ext = caldb.hdu_location("P8R2_SOURCE_V6", comp.event_type, "PHI_DEP")
         with fits.open(path) as hdulist:
             data = hdulist[ext].data
-            elo, ehi = data["ENERG_LO"][0], data["ENERG_HI"][0]
+            ehi = data["ENERG_HI"][0]
             clo = data["CTHETA_LO"][0]
             par0 = data["PHIDEP0"][0].reshape(len(clo), -1)
             par1 = data["PHIDEP1"][0].reshape(len(clo), -1)

@@ -5,7 +5,6 @@ import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
-from gammapy.data import GTI
 
 from gammapy_lat.errors import LATDataError, LivetimeCubeError
 from gammapy_lat.livetime import LivetimeCube

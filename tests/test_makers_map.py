@@ -17,10 +17,14 @@ from gammapy.modeling.models import (
 )
 
 from gammapy_lat.data import read_counts_geom
-from gammapy_lat.observations import LATObservation
 from gammapy_lat.errors import GammapyLATError, LATDataError, SelectionError
-from gammapy_lat.makers import LATMapDatasetMaker, LATSafeMaskMaker, create_lat_map_dataset
+from gammapy_lat.makers import (
+    LATMapDatasetMaker,
+    LATSafeMaskMaker,
+    create_lat_map_dataset,
+)
 from gammapy_lat.models import create_isotropic_model
+from gammapy_lat.observations import LATObservation
 
 CRAB = SkyCoord(83.6331, 22.0145, unit="deg", frame="icrs")
 

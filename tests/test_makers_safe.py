@@ -5,8 +5,8 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from gammapy.datasets import MapDataset
 from gammapy.irf import PSFMap
-from gammapy.maps import HpxGeom, MapAxis, WcsGeom
 from gammapy.makers import MAKER_REGISTRY
+from gammapy.maps import HpxGeom, MapAxis, WcsGeom
 
 from gammapy_lat.errors import LATDataError
 from gammapy_lat.makers import LATSafeMaskMaker, make_energy_axis_true

@@ -7,9 +7,13 @@ from gammapy.data import Observations
 from gammapy.datasets import Datasets
 from gammapy.maps import MapAxis, WcsGeom
 from gammapy.modeling import Fit
-from gammapy.modeling.models import Models, PointSpatialModel, PowerLawSpectralModel, SkyModel
+from gammapy.modeling.models import (
+    Models,
+    PointSpatialModel,
+    PowerLawSpectralModel,
+    SkyModel,
+)
 
-from gammapy_lat.observations import LATObservation
 from gammapy_lat.makers import (
     LATComponent,
     LATComponentsMaker,
@@ -17,6 +21,7 @@ from gammapy_lat.makers import (
     LATMapDatasetMaker,
     create_lat_map_dataset,
 )
+from gammapy_lat.observations import LATObservation
 
 CRAB = SkyCoord(83.6331, 22.0145, unit="deg", frame="icrs")
 

@@ -1,16 +1,19 @@
 """Catalog ROI models: selection, free-parameter rules, exact spectra, XML round trip."""
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from scipy.stats import chi2
+from test_models_xml import assert_models_equal
 
 from gammapy_lat.errors import LATFileError
-from gammapy_lat.models import models_from_xml_string, models_to_xml_string, read_xml_models
+from gammapy_lat.models import (
+    models_from_xml_string,
+    models_to_xml_string,
+    read_xml_models,
+)
 from gammapy_lat.models.catalog import catalog_roi_models, write_catalog_roi_xml
-
-from test_models_xml import assert_models_equal
 
 CRAB = SkyCoord(83.6331, 22.0145, unit="deg")
 W44 = SkyCoord(284.0, 1.38, unit="deg")

@@ -9,9 +9,9 @@ isotropic background is the P8R2 isotropic spectrum with a free norm. The Crab p
 """
 import logging
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from gammapy.datasets import Datasets
@@ -19,9 +19,9 @@ from gammapy.maps import Map, MapAxis, WcsGeom
 from gammapy.modeling import Fit
 from gammapy.modeling.models import Models, TemplateNPredModel
 
+from gammapy_lat.estimators import band_flux, fit_results_table, source_ts
 from gammapy_lat.models import models_from_xml_string, models_to_xml_string
 from gammapy_lat.models.catalog import catalog_roi_models
-from gammapy_lat.estimators import band_flux, fit_results_table, source_ts
 
 CRAB = SkyCoord(83.6331, 22.0145, unit="deg")
 PULSAR = "3FGL J0534.5+2201"
@@ -43,9 +43,9 @@ def gtsrcmaps_npred(srcmap_path, hdu, geom):
 def crab_day_fit(crab_day, caldb_path, gammapy_data):
     from gammapy.catalog import SourceCatalog3FGL
 
-    from gammapy_lat.observations import LATObservation
     from gammapy_lat.makers import LATMapDatasetMaker, create_lat_map_dataset
     from gammapy_lat.models import create_isotropic_model
+    from gammapy_lat.observations import LATObservation
 
     logging.getLogger("gammapy").setLevel(logging.ERROR)
     counts = Map.read(crab_day / "cntmap.fits.gz")

@@ -8,13 +8,13 @@ from gammapy.maps import Map, MapAxis, WcsGeom
 from gammapy.modeling.models import Models
 
 from gammapy_lat.errors import LATFileError
+from gammapy_lat.makers.utils import make_energy_axis_true
 from gammapy_lat.models.diffuse import (
     create_galactic_diffuse_model,
     create_isotropic_model,
     read_galactic_diffuse_cube,
     read_isotropic_spectrum,
 )
-from gammapy_lat.makers.utils import make_energy_axis_true
 
 
 def powerlaw_bin_integral(e1, e2, y1, y2):

@@ -2,10 +2,9 @@
 import shutil
 import xml.etree.ElementTree as ET
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
-from scipy.integrate import quad
 from gammapy.maps import Map, MapAxis, WcsGeom
 from gammapy.modeling.models import (
     ExpCutoffPowerLaw3FGLSpectralModel,
@@ -14,6 +13,7 @@ from gammapy.modeling.models import (
     SuperExpCutoffPowerLaw3FGLSpectralModel,
     SuperExpCutoffPowerLaw4FGLSpectralModel,
 )
+from scipy.integrate import quad
 
 from gammapy_lat.errors import GammapyLATError, LATFileError
 from gammapy_lat.models import (

@@ -10,7 +10,7 @@ def test_allsky_bad_config(tmp_path):
     path.write_text(yaml.safe_dump({"ft1": "x.fits", "ft2": "y.fits", "components": [{"name": "a", "zmax": 200}]}))
     result = CliRunner().invoke(cli, ["allsky", str(path)])
     assert result.exit_code == 1
-    assert "Invalid pipeline config" in result.output and "components.0.zmax" in result.output
+    assert "Invalid pipeline config" in result.output and "components[0].zmax" in result.output
     assert "Traceback" not in result.output
 
 

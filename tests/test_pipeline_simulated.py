@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from astropy import units as u
 from gammapy.maps import Map
-from gammapy.modeling.models import ConstantSpatialModel, PointSpatialModel, PowerLawSpectralModel, SkyModel
+from gammapy.modeling.models import (
+    ConstantSpatialModel,
+    PointSpatialModel,
+    PowerLawSpectralModel,
+    SkyModel,
+)
 
 from gammapy_lat.pipeline import AllSkyConfig, AllSkyPipeline
 
@@ -89,7 +94,12 @@ def weeks_config(weeks, outdir, n_jobs=2, backend="multiprocessing"):
 
 def single_pass(weeks):
     """Counts, livetime and exposure from all files at once."""
-    from gammapy_lat.data import bin_events, good_time_intervals, read_events, read_spacecraft
+    from gammapy_lat.data import (
+        bin_events,
+        good_time_intervals,
+        read_events,
+        read_spacecraft,
+    )
     from gammapy_lat.data.gti import gti_from_met, intersect_intervals
     from gammapy_lat.irf import LATIRFs, make_exposure_map
     from gammapy_lat.livetime import LivetimeCube

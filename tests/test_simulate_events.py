@@ -4,7 +4,12 @@ import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
-from gammapy.modeling.models import ConstantSpatialModel, PointSpatialModel, PowerLawSpectralModel, SkyModel
+from gammapy.modeling.models import (
+    ConstantSpatialModel,
+    PointSpatialModel,
+    PowerLawSpectralModel,
+    SkyModel,
+)
 from scipy import stats
 from scipy.optimize import minimize_scalar
 

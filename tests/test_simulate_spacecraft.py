@@ -6,7 +6,12 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.time import Time
 
-from gammapy_lat.simulate import OrbitParameters, RockingProfile, simulate_spacecraft, write_spacecraft
+from gammapy_lat.simulate import (
+    OrbitParameters,
+    RockingProfile,
+    simulate_spacecraft,
+    write_spacecraft,
+)
 
 GM = 3.986004418e14
 R_EQ = 6378137.0

@@ -15,33 +15,29 @@ environment variable ``GAMMAPY_LAT_DATA``, else the folder of the config file. P
 Absolute paths and paths starting with an environment variable (``$GAMMAPY_DATA/...``) are used as
 they are.
 """
-import glob
 import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, List, Literal, Optional, Union
+from typing import Annotated, ClassVar, List, Literal, Optional, Union
 
-import astropy.units as u
 import numpy as np
 import yaml
-from astropy.coordinates import Angle, SkyCoord
-from astropy.time import Time
+from astropy.coordinates import SkyCoord
 from gammapy.maps import MapAxis
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from regions import CircleSkyRegion, PointSkyRegion
 
-from ..errors import ConfigError
+from ..data.evtypes import evclass_value, evtype_value
+from ..data.paths import resolve_paths
+from ..errors import ConfigError, LATFileError
 from ..utils import atomic_output
+from ..utils.config import AngleType, BaseConfig, EnergyType, SolidAngleType, TimeType
 
 __all__ = [
     "AnalysisConfig",
@@ -55,82 +51,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Event types and classes in any form of the one grammar (``3``, ``"FRONT+BACK"``, ``"PSF3"``).
+EvtypeType = Annotated[int, BeforeValidator(evtype_value)]
+EvclassType = Annotated[int, BeforeValidator(evclass_value)]
+
 DATA_ROOT_ENV = "GAMMAPY_LAT_DATA"
 TEMPLATE_PATH = Path(__file__).resolve().parent / "templates"
 TEMPLATES = ("lat", "iact", "joint")
-
-
-# --------------------------------------------------------------------------------------------
-# Quantity types: strings in YAML, astropy objects in Python
-# --------------------------------------------------------------------------------------------
-def _quantity_validator(physical_type, example):
-    def validate(value):
-        if isinstance(value, (int, float)) and physical_type == "dimensionless":
-            return u.Quantity(value)
-        try:
-            quantity = u.Quantity(value)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"expected a quantity like '{example}', got {value!r}") from exc
-        if not quantity.isscalar:
-            raise ValueError(f"expected a single value like '{example}', got {value!r}")
-        if quantity.unit.physical_type != physical_type:
-            unit = quantity.unit.to_string() or "no unit"
-            raise ValueError(
-                f"wrong unit '{unit}' in {value!r}: expected {physical_type} (like '{example}')"
-            )
-        return quantity
-
-    return validate
-
-
-def _angle(value):
-    quantity = _quantity_validator("angle", "0.1 deg")(value)
-    return Angle(quantity)
-
-
-def _time(value):
-    if isinstance(value, Time):
-        return value
-    try:
-        return Time(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"expected a time like '2008-08-04T15:43:37' or a Time, got {value!r}") from exc
-
-
-def _serialize_quantity(value):
-    return f"{value.value:.10g} {value.unit.to_string()}".strip()
-
-
-def _serialize_time(value):
-    return value.isot if value.isscalar else list(value.isot)
-
-
-_SER = dict(when_used="json-unless-none", return_type=str)
-
-AngleType = Annotated[Angle, BeforeValidator(_angle), PlainSerializer(_serialize_quantity, **_SER)]
-EnergyType = Annotated[
-    u.Quantity,
-    BeforeValidator(_quantity_validator("energy", "1 TeV")),
-    PlainSerializer(_serialize_quantity, **_SER),
-]
-SolidAngleType = Annotated[
-    u.Quantity,
-    BeforeValidator(_quantity_validator("solid angle", "0.3 deg2")),
-    PlainSerializer(_serialize_quantity, **_SER),
-]
-TimeType = Annotated[Time, BeforeValidator(_time), PlainSerializer(_serialize_time, when_used="json-unless-none")]
-
-
-class BaseConfig(BaseModel):
-    """Base of all configuration sections: unknown keys are errors, assignments are validated."""
-
-    model_config = ConfigDict(
-        arbitrary_types_allowed=True,
-        validate_assignment=True,
-        extra="forbid",
-        validate_default=True,
-        use_enum_values=True,
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -422,8 +349,8 @@ class IACTDatasetsConfig(BaseConfig):
 class LATSelectionConfig(BaseConfig):
     """gtselect-like event selection."""
 
-    evclass: int = Field(128, ge=1)
-    evtype: int = Field(3, ge=1)
+    evclass: EvclassType = 128
+    evtype: EvtypeType = 3
     zmax: AngleType = "90 deg"
     energy: EnergyRangeConfig = EnergyRangeConfig(min="100 MeV", max="100 GeV")
     time: TimeRangeConfig = TimeRangeConfig()
@@ -463,7 +390,7 @@ class LATComponentConfig(BaseConfig):
     """One event-type component: its own dataset, IRFs and isotropic template."""
 
     name: Optional[str] = None
-    evtype: int = Field(..., ge=1)
+    evtype: EvtypeType
     isodiff: Optional[str] = None
 
 
@@ -541,9 +468,6 @@ class LATDatasetsConfig(BaseConfig):
         names = [c.name or f"evtype{c.evtype}" for c in self.components]
         if len(set(names)) != len(names):
             raise ValueError(f"component names are not unique: {names}")
-        for comp in self.components:
-            if comp.evtype & ~1023:
-                raise ValueError(f"components: evtype {comp.evtype} is not a Pass 8 event-type mask")
         _check_fit_range(self.fit_range, self.geom.axes.energy)
         return self
 
@@ -714,44 +638,6 @@ def _check_fit_range(fit_range, axis):
         raise ValueError(f"fit_range.max={fit_range.max} is not above the energy axis min {axis.min}")
 
 
-def _format_location(loc):
-    parts = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif item in ("lat", "iact", "dl4") and parts and parts[-1].startswith("["):
-            continue  # discriminator tag inserted by pydantic
-        elif item.startswith("function-") or item in ("list[...]", "str", "int"):
-            continue
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "config"
-
-
-def _error_from_validation(exc, source=None):
-    lines = []
-    seen = set()
-    for err in exc.errors():
-        loc = _format_location(err["loc"])
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        elif err["type"] == "union_tag_invalid":
-            msg = f"unknown instrument {err.get('input', {}).get('instrument')!r} (expected lat, iact or dl4)"
-        elif err["type"] == "union_tag_not_found":
-            msg = "each datasets block needs an 'instrument' (lat, iact or dl4)"
-        if (loc, msg) in seen:
-            continue
-        seen.add((loc, msg))
-        lines.append(f"{loc}: {msg}")
-    where = f" in {source}" if source else ""
-    return ConfigError(f"Invalid analysis config{where}: " + "; ".join(lines))
-
-
 class AnalysisConfig(BaseConfig):
     """Configuration of a `~gammapy_lat.analysis.Analysis`.
 
@@ -777,6 +663,8 @@ class AnalysisConfig(BaseConfig):
     >>> config = AnalysisConfig.read("configs/hess-crab-3d.yaml")  # doctest: +SKIP
     >>> config.datasets[0].geom.wcs.binsize = "0.05 deg"  # doctest: +SKIP
     """
+
+    config_kind: ClassVar[str] = "analysis config"
 
     general: GeneralConfig = GeneralConfig()
     datasets: List[DatasetsBlock] = Field(..., min_length=1)
@@ -834,34 +722,23 @@ class AnalysisConfig(BaseConfig):
     @classmethod
     def from_dict(cls, data, base_dir=None, source=None):
         """Validate a nested dict; errors become a `~gammapy_lat.errors.ConfigError`."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"Invalid analysis config{' in ' + str(source) if source else ''}: "
-                              f"expected a mapping at the top level, got {type(data).__name__}")
-        data = dict(data)
-        data.pop("metadata", None)
-        try:
-            config = cls(**data)
-        except ValidationError as exc:
-            raise _error_from_validation(exc, source) from None
+        if isinstance(data, dict):
+            data = dict(data)
+            data.pop("metadata", None)
+        config = super().from_dict(data, source=source)
         config._base_dir = Path(base_dir) if base_dir is not None else None
         return config
 
     @classmethod
     def from_yaml(cls, text, base_dir=None, source=None):
         """Read from a YAML string (``yaml.safe_load``)."""
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"Cannot parse YAML{' in ' + str(source) if source else ''}: {exc}") from None
-        return cls.from_dict(data, base_dir=base_dir, source=source)
+        return cls.from_dict(cls.load_yaml(text, source), base_dir=base_dir, source=source)
 
     @classmethod
     def read(cls, path):
-        """Read a YAML config file."""
+        """Read a YAML config file (relative paths are taken from its folder)."""
         path = Path(path).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"Config file not found: {path}")
-        return cls.from_yaml(path.read_text(), base_dir=path.resolve().parent, source=path)
+        return cls.from_yaml(cls.read_text(path), base_dir=path.resolve().parent, source=path)
 
     @classmethod
     def template(cls, kind="iact"):
@@ -881,9 +758,6 @@ class AnalysisConfig(BaseConfig):
         """Plain dict of all settings (quantities as strings)."""
         return json.loads(self.model_dump_json())
 
-    def to_yaml(self):
-        """All settings as YAML text."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
 
     def write(self, path, overwrite=False):
         """Write all settings to a YAML file (atomically)."""
@@ -937,35 +811,14 @@ class AnalysisConfig(BaseConfig):
         return root / path
 
     def resolve_paths(self, value):
-        """Resolve a file specification into files.
-
-        Accepted: a path, a glob pattern, a folder (its ``*.fit*`` files, sorted, e.g. weekly LAT
-        files), an ``@list.txt`` file of paths (relative ones relative to the list), or a list of
-        these.
-        """
-        values = value if isinstance(value, (list, tuple)) else [value]
-        out = []
-        for item in values:
-            text = str(item)
-            if text.startswith("@"):
-                listfile = self.resolve_path(text[1:])
-                if not listfile.is_file():
-                    out.append(listfile)
-                    continue
-                for line in listfile.read_text().splitlines():
-                    line = line.split("#", 1)[0].strip()
-                    if line:
-                        entry = Path(os.path.expandvars(os.path.expanduser(line)))
-                        out.append(entry if entry.is_absolute() else listfile.parent / entry)
-                continue
-            path = self.resolve_path(text)
-            if glob.has_magic(str(path)):
-                out.extend(Path(p) for p in sorted(glob.glob(str(path))))
-            elif path.is_dir():
-                out.extend(sorted(p for p in path.iterdir() if ".fit" in p.name and p.is_file()))
-            else:
-                out.append(path)
-        return out
+        """Resolve a file specification into files (`gammapy_lat.data.resolve_paths` with this
+        config's path rules: a path, a glob pattern, a folder of ``*.fit*`` files, an
+        ``@list.txt`` file or a list of these). Missing plain files are returned, for
+        `check_inputs` to report together."""
+        try:
+            return resolve_paths(value, resolve=self.resolve_path, must_exist=False)
+        except LATFileError as exc:
+            raise ConfigError(str(exc)) from None
 
     @property
     def outdir(self):

@@ -30,12 +30,11 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError
 from ..estimators import excess_map, light_curve, sed_points, ts_map
 from ..utils import atomic_output, write_fits_atomic
+from ..utils.hashing import content_hash, file_identity
 from .config import AnalysisConfig
 from .modelbuilder import add_background_models, build_models
 from .products import (
     StepState,
-    config_hash,
-    file_stats,
     read_datasets,
     write_datasets,
     write_models,
@@ -147,20 +146,20 @@ class Analysis:
     def reduce_key(self, block):
         """Key of the reduction of one block (its settings except ``fit_range``, its input files)."""
         section = block.model_dump(mode="json", exclude={"fit_range"})
-        return config_hash("reduce", section, file_stats(block_input_files(block, self.config)))
+        return content_hash("reduce", section, _file_identities(block_input_files(block, self.config)))
 
     def fit_key(self):
         """Key of the fit: reduction keys, models and fit settings, fit ranges, model files."""
         cfg = self.config
         model_files = [cfg.resolve_path(e.file) for e in cfg.models if e.file is not None]
         model_files += [cfg.resolve_path(e.catalog.catalog) for e in cfg.models if e.catalog is not None]
-        return config_hash(
+        return content_hash(
             "fit",
             {b.name: self.reduce_key(b) for b in cfg.datasets},
             [self._entry_json(e) for e in cfg.models],
             cfg.fit.model_dump(mode="json"),
             {b.name: b.fit_range.model_dump(mode="json") for b in cfg.datasets},
-            file_stats(model_files),
+            _file_identities(model_files),
             cfg.outputs.write_covariance,
         )
 
@@ -178,11 +177,11 @@ class Analysis:
         extra = None
         if name == "theta2":
             extra = {b.name: self.reduce_key(b) for b in self._theta2_blocks()}
-        return config_hash("estimate", name, fit_key or self.fit_key(), section.model_dump(mode="json"), extra)
+        return content_hash("estimate", name, fit_key or self.fit_key(), section.model_dump(mode="json"), extra)
 
     def report_key(self):
         fit_key = self.fit_key()
-        return config_hash(
+        return content_hash(
             "report",
             fit_key,
             {n: self.estimator_key(n, fit_key) for n in self._enabled_estimators()},
@@ -579,6 +578,11 @@ class Analysis:
                 )
                 lines.append(f"  {model.name}: {values}")
         return "\n".join(lines)
+
+
+def _file_identities(paths):
+    """Identities (path, size, modification time) of the input files of a step."""
+    return [file_identity(path) for path in paths]
 
 
 def _write_flux_maps(maps, path):

@@ -5,7 +5,6 @@ depends on, of the sizes and modification times of its input files and of the ke
 it builds on) and the list of files it wrote. A step whose recorded key equals the current one and
 whose products all exist is up to date and is skipped.
 """
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -14,13 +13,10 @@ import yaml
 from gammapy.datasets import DATASET_REGISTRY, Datasets
 from gammapy.modeling.models import Models
 
-from ..errors import ConfigError
 from ..utils import atomic_output
 
 __all__ = [
     "StepState",
-    "config_hash",
-    "file_stats",
     "write_datasets",
     "read_datasets",
     "write_models",
@@ -31,25 +27,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STATE_FILE = "analysis-state.json"
-
-
-def config_hash(*parts):
-    """Short SHA-256 hex digest of JSON-serialisable parts (dict keys sorted)."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def file_stats(paths):
-    """``(path, size, mtime_ns)`` of files; a missing file is a `~gammapy_lat.errors.ConfigError`."""
-    out = []
-    for path in paths:
-        path = Path(path)
-        try:
-            stat = path.stat()
-        except OSError:
-            raise ConfigError(f"Input file not found: {path}") from None
-        out.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
-    return out
 
 
 class StepState:

@@ -1,4 +1,8 @@
-"""Resolution of input file specifications in the Fermitools conventions."""
+"""Resolution of input file specifications in the Fermitools conventions.
+
+The one parser of file lists of the package: the CLI, the Python API, the analysis runner and the
+all-sky pipeline all accept the same forms.
+"""
 import glob
 import os
 from pathlib import Path
@@ -10,12 +14,17 @@ __all__ = ["resolve_paths"]
 _GLOB_CHARS = set("*?[")
 
 
-def resolve_paths(paths, what="input"):
-    """Turn a file specification into a list of existing files.
+def _expand(spec):
+    return Path(os.path.expandvars(os.path.expanduser(os.fspath(spec))))
+
+
+def resolve_paths(paths, what="input", resolve=None, must_exist=True):
+    """Turn a file specification into a list of files.
 
     Accepted forms, as in the Fermitools: a single file name, a glob pattern (``weekly/*.fits``),
     an ``@list.txt`` file holding one file name per line (blank lines and ``#`` comments ignored,
-    relative names taken relative to the list file), or a list mixing any of these.
+    relative names taken relative to the list file), a folder (its ``*.fit*`` files, sorted, e.g.
+    a folder of weekly files), or a list mixing any of these. ``$VAR`` and ``~`` are expanded.
 
     Parameters
     ----------
@@ -23,51 +32,65 @@ def resolve_paths(paths, what="input"):
         The specification.
     what : str
         Description of the files used in error messages (e.g. ``"FT1"``).
+    resolve : callable, optional
+        Maps a (non-list) specification to a `~pathlib.Path`, e.g. to make relative names relative
+        to a data root. Default: ``$VAR`` and ``~`` expansion only.
+    must_exist : bool
+        Raise for a file that does not exist (otherwise it is returned for the caller to report).
 
     Returns
     -------
     files : list of `~pathlib.Path`
-        Existing files in the given order (glob matches sorted), without duplicates.
+        Files in the given order (glob matches and folder contents sorted), without duplicates.
+
+    Raises
+    ------
+    LATFileError
+        Nothing given, a missing list file, an empty list, a pattern matching nothing, or (with
+        ``must_exist``) a missing file.
     """
     if paths is None:
         raise LATFileError(f"No {what} file given")
+    resolve = resolve or _expand
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     files = []
     for spec in paths:
         spec_str = os.fspath(spec)
         if spec_str.startswith("@"):
-            listfile = Path(os.path.expandvars(os.path.expanduser(spec_str[1:])))
+            listfile = resolve(spec_str[1:])
             if not listfile.is_file():
                 raise LATFileError(f"{what} list file {listfile} does not exist")
             names = []
             for line in listfile.read_text().splitlines():
-                line = line.strip()
-                if not line or line.startswith("#"):
+                line = line.split("#", 1)[0].strip()
+                if not line:
                     continue
-                name = Path(os.path.expandvars(os.path.expanduser(line)))
-                if not name.is_absolute():
-                    name = listfile.parent / name
-                names.append(name)
+                name = _expand(line)
+                names.append(name if name.is_absolute() else listfile.parent / name)
             if not names:
                 raise LATFileError(f"{what} list file {listfile} lists no files")
-            files.extend(resolve_paths(names, what=what))
+            files.extend(resolve_paths(names, what=what, must_exist=must_exist))
             continue
-        spec_str = os.path.expandvars(os.path.expanduser(spec_str))
-        if _GLOB_CHARS & set(spec_str) and not Path(spec_str).exists():
-            matches = sorted(glob.glob(spec_str))
+        path = resolve(spec_str)
+        if _GLOB_CHARS & set(str(path)) and not path.exists():
+            matches = sorted(glob.glob(str(path)))
             if not matches:
-                raise LATFileError(f"{what} pattern {spec_str} matches no file")
+                raise LATFileError(f"{what} pattern '{path}' matches no file")
             files.extend(Path(m) for m in matches)
             continue
-        path = Path(spec_str)
-        if not path.exists():
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if ".fit" in p.name and p.is_file())
+            if not found:
+                raise LATFileError(f"{what} folder {path} holds no FITS file")
+            files.extend(found)
+            continue
+        if must_exist and not path.exists():
             raise LATFileError(f"{what} file {path} does not exist")
-        if not path.is_file():
+        if must_exist and not path.is_file():
             raise LATFileError(f"{what} file {path} is not a regular file")
         files.append(path)
-    unique = []
-    seen = set()
+    unique, seen = [], set()
     for path in files:
         key = path.resolve()
         if key not in seen:

@@ -23,26 +23,23 @@ Example
         geom: {type: wcs, binsz: 0.1, frame: galactic, proj: CAR}
     parallel: {n_jobs: 2, backend: multiprocessing}
 """
-import glob
 from pathlib import Path
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, ClassVar, Literal, Optional, Union
 
 import astropy.units as u
 import numpy as np
-import yaml
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from ..data.constants import DEFAULT_FILTER
 from ..data.evtypes import evtype_value
-from ..errors import ConfigError
+from ..data.paths import resolve_paths
+from ..errors import ConfigError, LATFileError
+from ..utils.config import BaseConfig
 
 __all__ = [
     "AllSkyConfig",
@@ -55,8 +52,8 @@ __all__ = [
 ]
 
 
-class _Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class _Base(BaseConfig):
+    config_kind: ClassVar[str] = "pipeline config"
 
 
 def _to_quantity(value, unit, key):
@@ -214,29 +211,8 @@ class AllSkyConfig(_Base):
             If the file cannot be read or does not validate.
         """
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"Cannot read pipeline config {path}: {exc.strerror}") from exc
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"Pipeline config {path} is not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"Pipeline config {path} must be a mapping, got {type(data).__name__}")
-        config = cls.from_dict(data, source=str(path))
+        config = cls.from_yaml(cls.read_text(path), source=path)
         return config.resolve_paths(path.parent)
-
-    @classmethod
-    def from_dict(cls, data, source="config"):
-        """Validate a dict, turning validation errors into one `ConfigError` naming the keys."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigError(f"Invalid pipeline config {source}: {problems}") from None
 
     def resolve_paths(self, base):
         """Copy with relative paths (``ft1``, ``ft2``, ``outdir``, ``caldb``) made absolute from ``base``."""
@@ -256,24 +232,12 @@ class AllSkyConfig(_Base):
         data["caldb"] = fix(data["caldb"])
         return type(self).model_validate(data)
 
-    def to_yaml(self):
-        """YAML text of this configuration."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
-
     @staticmethod
     def _expand(value, key):
-        patterns = value if isinstance(value, list) else [value]
-        files = []
-        for pattern in patterns:
-            matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-            if not matches:
-                raise ConfigError(f"{key}: pattern {pattern!r} matches no file")
-            files.extend(matches)
-        missing = [f for f in files if not Path(f).is_file()]
-        if missing:
-            raise ConfigError(f"{key}: file(s) not found: {', '.join(missing)}")
-        # keep order, drop duplicates
-        return [Path(f) for f in dict.fromkeys(files)]
+        try:
+            return resolve_paths(value, what=f"{key}:")
+        except LATFileError as exc:
+            raise ConfigError(str(exc)) from None
 
     def ft1_files(self):
         """FT1 files as a sorted list of paths (globs expanded)."""

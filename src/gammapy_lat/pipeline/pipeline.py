@@ -11,11 +11,11 @@ from astropy.io import fits
 
 from ..errors import ConfigError, LATFileError
 from ..utils import atomic_output
+from ..utils.hashing import code_version, content_hash, file_identity
 from . import steps
 from .config import AllSkyConfig
 from .engine import Executor, Task, TaskGraph, outdir_lock
 from .geometry import component_exposure_geom, exposure_tiles
-from .hashing import code_version, content_hash, file_identity
 from .interfaces import caldb_index_file
 
 __all__ = ["AllSkyPipeline", "AllSkyResult", "TimeChunk"]

@@ -11,16 +11,16 @@ isotropic and a smooth Galactic-ridge background.
 import logging
 import os
 from pathlib import Path
-from typing import List, Literal, Optional, Union
+from typing import ClassVar, List, Literal, Optional, Union
 
 import astropy.units as u
-import yaml
 from astropy.coordinates import SkyCoord
 from gammapy.modeling.models import Models
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import field_validator
 
 from ..errors import ConfigError
 from ..irf import CALDB, LATIRFs
+from ..utils.config import BaseConfig
 from .events import simulate_events
 from .response import SYNTHETIC_IRF_NAME, synthetic_caldb
 from .spacecraft import (
@@ -54,8 +54,8 @@ def _quantity(value, physical_type, example):
     return quantity
 
 
-class _Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class _Base(BaseConfig):
+    config_kind: ClassVar[str] = "simulation config"
 
 
 class TimeConfig(_Base):
@@ -181,31 +181,17 @@ class SimulationConfig(_Base):
 
     @classmethod
     def from_yaml(cls, text, filename="<config>"):
-        """Parse and validate YAML text (``yaml.safe_load``)."""
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{filename}: invalid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{filename}: the configuration must be a mapping of keys")
-        try:
-            config = cls(**data)
-        except ValidationError as exc:
-            lines = []
-            for err in exc.errors():
-                where = ".".join(str(p) for p in err["loc"])
-                lines.append(f"{where}: {err['msg']}")
-            raise ConfigError(f"{filename}: invalid simulation config:\n  " + "\n  ".join(lines)) from None
-        config._base_dir = Path(filename).resolve().parent if filename != "<config>" else Path.cwd()
+        """Parse and validate YAML text (``yaml.safe_load``); relative paths of the config are
+        taken from the folder of ``filename``."""
+        source = None if filename in ("<config>", "<default>") else filename
+        config = cls.from_dict(cls.load_yaml(text, source) or {}, source=source or filename)
+        config._base_dir = Path(filename).resolve().parent if source is not None else Path.cwd()
         return config
 
     @classmethod
     def read(cls, path):
         """Read a YAML file."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"Simulation config {path} does not exist")
-        return cls.from_yaml(path.read_text(), filename=str(path))
+        return cls.from_yaml(cls.read_text(path), filename=str(path))
 
     @classmethod
     def default(cls):

@@ -1,8 +1,9 @@
-"""Content hashes naming the pipeline's partial products.
+"""Content hashes and input-file identities: what decides whether a product is up to date.
 
-A partial product is named after a hash of everything it depends on: the identity of its input
-files (path, size and modification time, or a SHA-256 of the content), the configuration of the
-step and the code version. A rerun finds the products whose inputs did not change under the same
+Used by the all-sky pipeline (task products named after the hash of their inputs) and by the
+analysis runner (step keys in ``analysis-state.json``). A product is named (or keyed) after a
+hash of everything it depends on: the identity of its input files (path, size and modification
+time, or a SHA-256 of the content), the configuration of the step and the code version. A rerun finds the products whose inputs did not change under the same
 names and redoes only what is missing; a changed input or configuration gives new names, so stale
 products are never reused.
 """
