@@ -90,7 +90,7 @@ def config(datadir, outdir, caldb, weeks, n_jobs):
         "ft1": [str(datadir / f"lat_photon_weekly_w{w:03d}.fits") for w in range(weeks)],
         "ft2": [str(datadir / f"lat_spacecraft_weekly_w{w:03d}.fits") for w in range(weeks)],
         "outdir": str(outdir),
-        "irfs": IRF,
+        "irf_name": IRF,
         "caldb": str(caldb),
         "evclass": 128,
         "filter": "(DATA_QUAL>0)&&(LAT_CONFIG==1)",

@@ -14,7 +14,7 @@ from gammapy_lat.cli import cli
 def common(crab_day, caldb_path):
     return [
         "--ltcube", str(crab_day / "ltcube.fits.gz"),
-        "--irf", "P8R2_SOURCE_V6",
+        "--irf_name", "P8R2_SOURCE_V6",
         "--evtype", "3",
         "--caldb", str(caldb_path),
     ]
@@ -70,7 +70,7 @@ def test_expcube_like_counts_cube(common, crab_day, tmp_path):
 
 def test_expcube_errors(crab_day, caldb_path, tmp_path):
     args = ["expcube", "--ltcube", str(crab_day / "ltcube.fits.gz"), "--caldb", str(caldb_path)]
-    result = CliRunner().invoke(cli, [*args, "--irf", "P8R2_SOURCE_V99", "--like", str(crab_day / "cntmap.fits.gz"), "-o", str(tmp_path / "x.fits")])
+    result = CliRunner().invoke(cli, [*args, "--irfs", "P8R2_SOURCE_V99", "--like", str(crab_day / "cntmap.fits.gz"), "-o", str(tmp_path / "x.fits")])
     assert result.exit_code == 1
     assert "P8R2_SOURCE_V99" in result.output and "P8R2_SOURCE_V6" in result.output
     result = CliRunner().invoke(cli, [*args, "--irf", "P8R2_SOURCE_V6", "--evtype", "FRONT+PSF1", "--like", str(crab_day / "cntmap.fits.gz"), "-o", str(tmp_path / "x.fits")])

@@ -29,7 +29,7 @@ def crab_config(crab_day, caldb_path, outdir, time_chunk=21600.0, n_jobs=2, back
         "ft1": str(crab_day / "ft1.fits.gz"),
         "ft2": str(crab_day / "ft2.fits.gz"),
         "outdir": str(outdir),
-        "irfs": "P8R2_SOURCE_V6",
+        "irf_name": "P8R2_SOURCE_V6",
         "caldb": str(caldb_path),
         "evclass": 128,
         "filter": "(DATA_QUAL>0)&&(LAT_CONFIG==1)",

@@ -67,7 +67,7 @@ def weeks_config(weeks, outdir, n_jobs=2, backend="multiprocessing"):
         "ft1": str(root / "ft1_w*.fits"),
         "ft2": str(root / "ft2_w*.fits"),
         "outdir": str(outdir),
-        "irfs": weeks["irf"],
+        "irf_name": weeks["irf"],
         "caldb": str(weeks["caldb"]),
         "filter": "(DATA_QUAL>0)&&(LAT_CONFIG==1)",
         "livetime": {"nside": 16, "ncostheta": 20},
@@ -117,7 +117,7 @@ def single_pass(weeks):
             evclass=cfg.evclass, evtype=comp.evtype_mask, emin=comp.energy.edges[0], emax=comp.energy.edges[-1],
             zmax=comp.zmax, allow_empty=True,
         )
-        irfs = LATIRFs.from_caldb(cfg.irfs, comp.evtype_mask, caldb=cfg.caldb, psf=False, edisp=False)
+        irfs = LATIRFs.from_caldb(cfg.irf_name, comp.evtype_mask, caldb=cfg.caldb, psf=False, edisp=False)
         out[comp.name] = {
             "counts": bin_events(selected, component_counts_geom(comp)).data,
             "ltcube": ltcube,

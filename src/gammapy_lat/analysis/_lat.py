@@ -101,7 +101,7 @@ def lat_data_store(block, config):
     return LATDataStore(
         events,
         spacecraft,
-        irf_name=block.irf,
+        irf_name=block.irf_name,
         evtype=block.selection.evtype,
         selection=lat_selection(block),
         gtmktime={"filter": block.gtmktime.filter, "roicut": block.gtmktime.roicut},

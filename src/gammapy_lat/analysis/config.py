@@ -435,7 +435,9 @@ class LATDatasetsConfig(BaseConfig):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.+-]+$")
     events: Union[str, List[str]]
     spacecraft: Union[str, List[str]]
-    irf: str = "P8R3_SOURCE_V3"
+    key_aliases: ClassVar[dict] = {"irf": "irf_name", "irfs": "irf_name"}
+
+    irf_name: str = "P8R3_SOURCE_V3"
     caldb: Optional[str] = None
     selection: LATSelectionConfig = LATSelectionConfig()
     gtmktime: LATMkTimeConfig = LATMkTimeConfig()

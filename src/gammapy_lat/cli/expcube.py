@@ -10,7 +10,7 @@ import click
 import numpy as np
 from astropy.coordinates import SkyCoord
 
-from .common import clobber_option, handle_errors, outfile_option
+from .common import clobber_option, handle_errors, irf_name_option, outfile_option
 
 __all__ = ["expcube_command", "psf_command", "drm_command"]
 
@@ -18,7 +18,6 @@ log = logging.getLogger(__name__)
 
 _irf_options = [
     click.option("--ltcube", required=True, type=click.Path(exists=True, dir_okay=False), help="Livetime cube (gtltcube format)."),
-    click.option("--irf", "irf_name", required=True, help="IRF name, e.g. P8R3_SOURCE_V3."),
     click.option("--evtype", default="3", show_default=True, help="Event-type bit mask or names (3, 60, FRONT, PSF3...)."),
     click.option("--caldb", type=click.Path(exists=True), default=None, help="CALDB folder (default: $CALDB)."),
 ]
@@ -27,7 +26,7 @@ _irf_options = [
 def irf_options(func):
     for option in reversed(_irf_options):
         func = option(func)
-    return func
+    return irf_name_option(func)
 
 
 def _load(ltcube, irf_name, evtype, caldb, psf=False, edisp=False):

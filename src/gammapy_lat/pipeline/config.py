@@ -11,7 +11,7 @@ Example
     ft1: "weekly/lat_photon_weekly_w*_p305_v001.fits"
     ft2: "lat_spacecraft_merged.fits"
     outdir: "allsky-out"
-    irfs: P8R3_SOURCE_V3
+    irf_name: P8R3_SOURCE_V3
     evclass: 128
     filter: "(DATA_QUAL>0)&&(LAT_CONFIG==1)"
     livetime: {nside: 64, ncostheta: 40}
@@ -177,7 +177,9 @@ class AllSkyConfig(_Base):
     ft1: Union[str, list[str]]
     ft2: Union[str, list[str]]
     outdir: str = "allsky"
-    irfs: str = "P8R3_SOURCE_V3"
+    key_aliases: ClassVar[dict] = {"irfs": "irf_name", "irf": "irf_name"}
+
+    irf_name: str = "P8R3_SOURCE_V3"
     caldb: Optional[str] = None
     evclass: int = Field(128, ge=1)
     filter: Optional[str] = DEFAULT_FILTER

@@ -125,7 +125,7 @@ def compute_livetime(spacecraft, gti, nside, nbins, zmax):
     )
 
 
-def compute_exposure(ltcube, irfs, component, caldb, geom):
+def compute_exposure(ltcube, irf_name, component, caldb, geom):
     """gtexpcube2: exposure of ``geom`` from a livetime cube file and the component's event types."""
 
     component = _component(component)
@@ -134,20 +134,20 @@ def compute_exposure(ltcube, irfs, component, caldb, geom):
     start, stop = met_from_gti(cube.gti, cube.gti.time_ref)
     empty = Table({"TIME": np.zeros(0), "ENERGY": np.zeros(0), "RA": np.zeros(0), "DEC": np.zeros(0)})
     observation = LATObservation(
-        LATEventList(empty, gti=(start, stop)), irf_name=irfs, evtype=component.evtype_mask, caldb=caldb,
+        LATEventList(empty, gti=(start, stop)), irf_name=irf_name, evtype=component.evtype_mask, caldb=caldb,
         ltcube=cube, check_selection=False,
     )
     return LATMapDatasetMaker(selection=["exposure"]).make_exposure(geom, observation)
 
 
-def write_exposure_cube(output, geom, data, ltcube, component, irfs):
+def write_exposure_cube(output, geom, data, ltcube, component, irf_name):
     """Write an exposure cube in the gtexpcube2 format (GTIs of the livetime cube)."""
 
 
     component = _component(component)
     exposure = Map.from_geom(geom, data=data.astype(np.float32, copy=False), unit="cm2 s")
     gti = LivetimeCube.read(ltcube).gti
-    write_cube(exposure, output, gti=gti, irf_name=irfs, evtype=component.evtype_mask)
+    write_cube(exposure, output, gti=gti, irf_name=irf_name, evtype=component.evtype_mask)
 
 
 def caldb_index_file(caldb):

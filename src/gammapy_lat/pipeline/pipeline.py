@@ -289,7 +289,7 @@ class AllSkyPipeline:
             expo = None
             if comp.exposure:
                 exposure_setup = dict(
-                    energy=comp_dict["energy"], geom=comp_dict["geom"], evtype=comp.evtype_mask, irfs=cfg.irfs
+                    energy=comp_dict["energy"], geom=comp_dict["geom"], evtype=comp.evtype_mask, irf_name=cfg.irf_name
                 )
                 caldb_id = self._caldb_identity()
                 tile_tasks = []
@@ -306,7 +306,7 @@ class AllSkyPipeline:
                                 kwargs=dict(
                                     ltcube=str(lt_final.output),
                                     component=comp_dict,
-                                    irfs=cfg.irfs,
+                                    irf_name=cfg.irf_name,
                                     caldb=cfg.caldb,
                                     tile=tuple(tile),
                                 ),
@@ -319,7 +319,7 @@ class AllSkyPipeline:
                     tiles=[str(t.output) for t in tile_tasks],
                     ltcube=str(lt_final.output),
                     component=comp_dict,
-                    irfs=cfg.irfs,
+                    irf_name=cfg.irf_name,
                 )
             finals[comp.name] = {"counts": ccube, "livetime": lt_final, "exposure": expo}
         return graph, finals

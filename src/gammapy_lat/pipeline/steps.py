@@ -200,11 +200,11 @@ def coadd_livetime(output, partials):
 
 
 # ---------------------------------------------------------------------------------- exposure
-def make_exposure_tile(output, ltcube, component, irfs, caldb, tile):
+def make_exposure_tile(output, ltcube, component, irf_name, caldb, tile):
     """Exposure of one spatial tile of one component's exposure cube."""
 
     geom = exposure_tile_geom(component_exposure_geom(component), tile)
-    exposure = compute_exposure(ltcube, irfs, component, caldb, geom)
+    exposure = compute_exposure(ltcube, irf_name, component, caldb, geom)
     data = np.asarray(exposure.quantity.to_value("cm2 s"))
     hdu = fits.ImageHDU(data, name="EXPOSURE_TILE")
     hdu.header["TILE0"], hdu.header["TILE1"] = int(tile[0]), int(tile[1])
@@ -212,7 +212,7 @@ def make_exposure_tile(output, ltcube, component, irfs, caldb, tile):
     return {"npix": int(data.size)}
 
 
-def assemble_exposure(output, tiles, ltcube, component, irfs):
+def assemble_exposure(output, tiles, ltcube, component, irf_name):
     """Assemble the exposure tiles of one component into its exposure cube (gtexpcube2 format)."""
 
     geom = component_exposure_geom(component)
@@ -222,5 +222,5 @@ def assemble_exposure(output, tiles, ltcube, component, irfs):
             hdu = hdulist["EXPOSURE_TILE"]
             tile = (hdu.header["TILE0"], hdu.header["TILE1"])
             data[tile_slice(geom, tile)] = hdu.data
-    write_exposure_cube(output, geom, data, ltcube, component, irfs)
+    write_exposure_cube(output, geom, data, ltcube, component, irf_name)
     return {"exposure_max_cm2s": float(data.max())}

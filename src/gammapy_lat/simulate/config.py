@@ -35,7 +35,7 @@ __all__ = ["SimulationConfig", "default_config_text", "run_simulation", "resolve
 log = logging.getLogger(__name__)
 
 _RESOURCES = Path(__file__).resolve().parent / "resources"
-#: IRF names tried, in order, when a real CALDB is used without ``irf.name``.
+#: IRF names tried, in order, when a real CALDB is used without ``irf.irf_name``.
 DEFAULT_IRF_NAMES = ("P8R3_SOURCE_V3", "P8R3_SOURCE_V2", "P8R2_SOURCE_V6")
 
 
@@ -124,8 +124,10 @@ class SpacecraftConfig(_Base):
 
 
 class IRFConfig(_Base):
+    key_aliases: ClassVar[dict] = {"name": "irf_name", "irfs": "irf_name"}
+
     caldb: Optional[str] = None
-    name: Optional[str] = None
+    irf_name: Optional[str] = None
     evtype: Union[int, str] = 3
     synthetic: bool = False
 
@@ -298,8 +300,8 @@ def resolve_irfs(caldb=None, name=None, evtype=3, synthetic=False):
         available = [n for n in DEFAULT_IRF_NAMES if n in db.irf_names]
         if not available:
             raise ConfigError(
-                f"irf.name: none of {', '.join(DEFAULT_IRF_NAMES)} is in the CALDB {db.index_file}; "
-                f"set irf.name to one of {', '.join(db.irf_names)}"
+                f"irf.irf_name: none of {', '.join(DEFAULT_IRF_NAMES)} is in the CALDB {db.index_file}; "
+                f"set irf.irf_name to one of {', '.join(db.irf_names)}"
             )
         name = available[0]
     return LATIRFs.from_caldb(name, evtype, caldb=db), False
@@ -324,7 +326,7 @@ def run_simulation(config, overwrite=False):
         models = config.get_models()
         irfs, synthetic = resolve_irfs(
             None if config.irf.caldb is None else config.resolve(config.irf.caldb),
-            config.irf.name,
+            config.irf.irf_name,
             config.irf.evtype,
             config.irf.synthetic,
         )

@@ -8,6 +8,7 @@ simulation): one pydantic base class, the quantity types, YAML reading and error
 * `AngleType`, `EnergyType`, `SolidAngleType`, `TimeType`: quantities written as strings
   (``"1 TeV"``, ``"0.1 deg"``, ``"2008-08-04T15:43:37"``) in YAML, astropy objects in Python.
 """
+import warnings
 from pathlib import Path
 from typing import Annotated, ClassVar
 
@@ -21,6 +22,7 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     ValidationError,
+    model_validator,
 )
 
 from ..errors import ConfigError
@@ -157,6 +159,27 @@ class BaseConfig(BaseModel):
 
     #: What the configuration is, in messages (e.g. "analysis config").
     config_kind: ClassVar[str] = "config"
+    #: Older or alternative key names accepted for a key, each with a deprecation warning.
+    key_aliases: ClassVar[dict] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rename_aliases(cls, data):
+        if not isinstance(data, dict) or not cls.key_aliases:
+            return data
+        data = dict(data)
+        for old, new in cls.key_aliases.items():
+            if old not in data:
+                continue
+            if new in data:
+                raise ValueError(f"give '{new}' only, not also its deprecated name '{old}'")
+            warnings.warn(
+                f"{cls.config_kind}: the key '{old}' is deprecated and will be removed; write '{new}'",
+                FutureWarning,
+                stacklevel=2,
+            )
+            data[new] = data.pop(old)
+        return data
 
     @classmethod
     def from_dict(cls, data, source=None):
