@@ -39,25 +39,23 @@ def _load(ltcube, irf_name, evtype, caldb, psf=False, edisp=False):
 
 
 def _energy_edges(emin, emax, enumbins):
+    """Energy edges (MeV) of ``--emin --emax --enumbins`` (gtbin LOG binning), or None."""
+    from ..data import make_energy_axis
+
     if None in (emin, emax, enumbins):
         return None
-    if not (0 < emin < emax) or enumbins < 1:
-        raise click.BadParameter(f"need 0 < emin < emax and enumbins >= 1 (got {emin}, {emax}, {enumbins})")
-    return np.geomspace(emin, emax, enumbins + 1) * u.MeV
+    return make_energy_axis(emin, emax, enumbins).edges.to("MeV")
 
 
 def _read_counts_geom(path):
-    from gammapy.maps import Map
-
+    """Geometry of a ``--like`` counts cube, which must have an energy axis."""
+    from ..data import read_counts_geom
     from ..errors import LATFileError
 
-    try:
-        counts = Map.read(path)
-    except Exception as exc:
-        raise LATFileError(f"Cannot read the counts cube {path}: {exc}") from exc
-    if "energy" not in counts.geom.axes.names:
+    geom = read_counts_geom(path)
+    if "energy" not in geom.axes.names:
         raise LATFileError(f"Counts cube {path} has no energy axis (EBOUNDS)")
-    return counts.geom
+    return geom
 
 
 @click.command("expcube")
@@ -80,8 +78,9 @@ def _read_counts_geom(path):
 @handle_errors
 def expcube_command(ltcube, irf_name, evtype, caldb, cmap, nxpix, nypix, binsz, coordsys, xref, yref, proj, emin, emax, enumbins, bincalc, interp, outfile, clobber):
     """Compute an exposure cube (gtexpcube2)."""
-    from gammapy.maps import MapAxis, WcsGeom
+    from gammapy.maps import MapAxis
 
+    from ..data import make_counts_geom
     from ..irf import make_exposure_map
     from ..irf.io import write_exposure_cube
 
@@ -97,14 +96,8 @@ def expcube_command(ltcube, irf_name, evtype, caldb, cmap, nxpix, nypix, binsz, 
     else:
         raise click.UsageError("give --like CCUBE or all of --nxpix --nypix --binsz --xref --yref")
     if sky_given:
-        frame = "galactic" if coordsys.upper() == "GAL" else "icrs"
-        image = WcsGeom.create(
-            skydir=SkyCoord(xref, yref, unit="deg", frame=frame),
-            npix=(nxpix, nypix),
-            binsz=binsz,
-            proj=proj.upper(),
-            frame=frame,
-        )
+        image = make_counts_geom("CMAP", nxpix=nxpix, nypix=nypix, binsz=binsz, coordsys=coordsys,
+                                 xref=xref, yref=yref, proj=proj)
     if edges is None:
         raise click.UsageError("give --emin --emax --enumbins, or --like CCUBE for the energy bins")
     if bincalc.upper() == "EDGE":

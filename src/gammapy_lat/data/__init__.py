@@ -5,7 +5,7 @@ Observations (events + spacecraft rows + response settings) are in `gammapy_lat.
 """
 import warnings
 
-from .binning import bin_events, make_counts_geom, read_counts_geom, write_counts_map
+from .binning import bin_events, make_counts_geom, make_energy_axis, read_counts_geom, write_counts_map
 from .constants import DEFAULT_FILTER, EVENT_CLASSES, EVENT_TYPES, MET_REFERENCE
 from .dss import DSSCut, DSSKeywords
 from .evtypes import evclass_mask, evtype_mask, evtype_names
@@ -31,6 +31,7 @@ __all__ = [
     "DSSCut",
     "bin_events",
     "make_counts_geom",
+    "make_energy_axis",
     "read_counts_geom",
     "write_counts_map",
     "evtype_mask",

@@ -26,6 +26,7 @@ from .ft1 import _now as now
 __all__ = [
     "bin_events",
     "make_counts_geom",
+    "make_energy_axis",
     "read_counts_geom",
     "write_counts_map",
     "energy_axis_from_ebounds",
@@ -193,7 +194,15 @@ def bin_events(events, geom, dtype=np.int32, galactic_convention="fermitools"):
 
 
 # ------------------------------------------------------------------------- geometries
-def _energy_axis(emin, emax, enumbins, ebinalg="LOG", ebinfile=None):
+def make_energy_axis(emin, emax, enumbins, ebinalg="LOG", ebinfile=None):
+    """Reconstructed-energy axis from gtbin parameters (``emin``/``emax`` in MeV, ``enumbins``,
+    ``ebinalg`` ``LOG``/``LIN``/``FILE`` with ``ebinfile``).
+
+    Returns
+    -------
+    axis : `~gammapy.maps.MapAxis`
+        Named ``energy``, in MeV.
+    """
     ebinalg = (ebinalg or "LOG").upper()
     if ebinalg == "FILE":
         if ebinfile is None:
@@ -252,7 +261,7 @@ def make_counts_geom(
     frame = _FRAMES[coordsys]
     axes = []
     if algorithm == "CCUBE" or (algorithm == "HEALPIX" and hpx_ebin):
-        axes = [_energy_axis(emin, emax, enumbins, ebinalg, ebinfile)]
+        axes = [make_energy_axis(emin, emax, enumbins, ebinalg, ebinfile)]
     if algorithm in ("CCUBE", "CMAP"):
         missing = [n for n, v in (("nxpix", nxpix), ("nypix", nypix), ("binsz", binsz), ("xref", xref), ("yref", yref)) if v is None]
         if missing:
