@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import Table
 from gammapy.maps import HpxGeom, MapAxis
 

@@ -21,8 +21,8 @@ import numpy as np
 from gammapy.data import Observations
 
 from gammapy_lat.data import read_counts_geom
-from gammapy_lat.observations import LATObservation
 from gammapy_lat.makers import LATComponentsMaker, LATDatasetsMaker, LATMapDatasetMaker, create_lat_map_dataset
+from gammapy_lat.observations import LATObservation
 from gammapy_lat.utils.testing import shared_data_path
 
 

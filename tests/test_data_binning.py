@@ -68,9 +68,9 @@ def test_written_counts_cube_matches_gtbin_layout(tmp_path, crab_events, cntmap,
 
 
 def test_galactic_rotation_reproduces_ft1_lb_columns(crab_events):
-    l, b = radec_to_galactic(crab_events.table["RA"], crab_events.table["DEC"])
+    glon, b = radec_to_galactic(crab_events.table["RA"], crab_events.table["DEC"])
     # L/B are stored as float32 by the LAT pipeline
-    np.testing.assert_allclose(l, crab_events.table["L"], atol=2e-5)
+    np.testing.assert_allclose(glon, crab_events.table["L"], atol=2e-5)
     np.testing.assert_allclose(b, crab_events.table["B"], atol=2e-5)
 
 

@@ -54,7 +54,7 @@ def test_observation_select_time(obs, exposure_reference):
 def test_observation_without_spacecraft(crab_day):
     obs = LATObservation(read_events(crab_day / "ft1.fits.gz"))
     with pytest.raises(LATDataError, match="needs the spacecraft"):
-        obs.observation_live_time_duration
+        _ = obs.observation_live_time_duration
 
 
 @pytest.fixture(scope="module")

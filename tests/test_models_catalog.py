@@ -5,7 +5,6 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from scipy.stats import chi2
-from test_models_xml import assert_models_equal
 
 from gammapy_lat.errors import LATFileError
 from gammapy_lat.models import (
@@ -14,6 +13,7 @@ from gammapy_lat.models import (
     read_xml_models,
 )
 from gammapy_lat.models.catalog import catalog_roi_models, write_catalog_roi_xml
+from test_models_xml import assert_models_equal
 
 CRAB = SkyCoord(83.6331, 22.0145, unit="deg")
 W44 = SkyCoord(284.0, 1.38, unit="deg")

@@ -12,10 +12,9 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed"),
 ]
 
+from gammapy_lat.pipeline import AllSkyPipeline  # noqa: E402
 from test_pipeline_crab import check_against_single_pass, crab_config, single_pass  # noqa: E402,F401
 from test_pipeline_simulated import check_weeks, weeks, weeks_config, weeks_reference  # noqa: E402,F401
-
-from gammapy_lat.pipeline import AllSkyPipeline  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ __all__ = [
     "XMLModelError",
     "SimulationError",
     "PipelineError",
+    "MissingSharedData",
 ]
 
 
@@ -79,3 +80,7 @@ class SimulationError(GammapyLATError, ValueError):
 
 class PipelineError(GammapyLATError, RuntimeError):
     """One or more pipeline tasks failed, or the pipeline cannot start."""
+
+
+class MissingSharedData(GammapyLATError, RuntimeError):
+    """The reference data kit (or a file in it) is not available (tests and benchmarks)."""

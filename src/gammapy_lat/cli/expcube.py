@@ -12,6 +12,9 @@ from astropy.coordinates import SkyCoord
 
 from .common import clobber_option, handle_errors, irf_name_option, outfile_option
 
+# Imports of gammapy and of the package's layers are deferred into the commands: importing
+# them takes several seconds, and `gammapy-lat --help` or a wrong option must answer at once.
+
 __all__ = ["expcube_command", "psf_command", "drm_command"]
 
 log = logging.getLogger(__name__)

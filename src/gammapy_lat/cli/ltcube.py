@@ -5,6 +5,9 @@ import click
 
 from .common import clobber_option, handle_errors, outfile_option
 
+# Imports of gammapy and of the package's layers are deferred into the commands: importing
+# them takes several seconds, and `gammapy-lat --help` or a wrong option must answer at once.
+
 __all__ = ["ltcube_command", "ltsum_command"]
 
 log = logging.getLogger(__name__)

@@ -97,7 +97,7 @@ def plot_spectrum(model, filename, flux_points=None, energy_bounds=None, sed_typ
     spectral.plot(energy_bounds, ax=ax, sed_type=sed_type, energy_power=0, label="model")
     try:
         spectral.plot_error(energy_bounds, ax=ax, sed_type=sed_type, facecolor="C0", alpha=0.3)
-    except Exception:  # noqa: BLE001 - no covariance: no band
+    except Exception:
         pass
     if flux_points is not None:
         flux_points.plot(ax=ax, sed_type=sed_type, color="k", label="SED points")

@@ -416,7 +416,7 @@ def fit_results_table(datasets, ts=None, energy_band=("100 MeV", "100 GeV")):
             if model.spectral_model is not None and not is_norm_model:
                 try:
                     flux = {k: v.value for k, v in band_flux(model, emin, emax).items()}
-                except Exception as exc:  # noqa: BLE001 - a flux is not defined for every model
+                except Exception as exc:
                     log.debug("no band flux for %s: %s", model.name, exc)
             src_rows.append(
                 (model.name, ts.get(model.name, np.nan), npred_source(datasets, model.name),

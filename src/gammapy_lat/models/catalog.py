@@ -167,7 +167,7 @@ def _sky_model(source, extended_dir):
         # catalog position errors
         try:
             source._set_spatial_errors(spatial)
-        except Exception:  # noqa: BLE001 - errors are informative only
+        except Exception:
             pass
         if "phi" in spatial.parameters.names and spatial.e.value == 0:
             spatial.phi.value = 0.0

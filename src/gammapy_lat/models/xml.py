@@ -326,7 +326,7 @@ def _read_template(elem, stype, where, folder, variables, matched, geom=None):
             model = TemplateSpatialModel(cube, normalize=False, filename=str(path))
     except LATFileError as exc:
         raise LATFileError(f"{where}: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - re-raised with context
+    except Exception as exc:
         raise LATFileError(f"{where}: cannot read template {path}: {exc}") from exc
     ((p, d),) = matched
     if d["free"]:

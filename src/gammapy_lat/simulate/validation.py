@@ -68,13 +68,17 @@ def _models(position, amplitude, index, iso_amplitude, frame="icrs", ridge_ampli
     return Models(models)
 
 
+#: Default position of the simulated source (the Crab).
+CRAB_POSITION = SkyCoord(83.63, 22.01, unit="deg")
+
+
 def closed_loop(
     n_realisations=20,
     irf_name="P8R3_SOURCE_V2",
     caldb=None,
     evtype=3,
     duration=2 * u.d,
-    position=SkyCoord(83.63, 22.01, unit="deg"),
+    position=CRAB_POSITION,
     amplitude="3e-10 cm-2 s-1 MeV-1",
     index=2.2,
     iso_amplitude="1.2e-9 cm-2 s-1 MeV-1",

@@ -6,8 +6,9 @@ folder ``shared`` next to the repository root (``../shared`` seen from the proje
 import os
 from pathlib import Path
 
-__all__ = ["shared_data_path", "is_ci", "MissingSharedData"]
+from ..errors import MissingSharedData
 
+__all__ = ["shared_data_path", "is_ci", "MissingSharedData"]
 
 
 def _default_root():
@@ -25,10 +26,6 @@ def _default_root():
         if (repo.parent / "shared").exists():
             return repo.parent / "shared"
     return candidates[0].parent / "shared"
-
-
-class MissingSharedData(RuntimeError):
-    """The reference data kit (or a file in it) is not available."""
 
 
 def is_ci():
