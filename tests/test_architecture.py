@@ -32,9 +32,6 @@ LAYERS = [
     {"analysis", "pipeline", "simulate"},
     {"cli"},
 ]
-#: Imports that point up on purpose: deprecated aliases of names that moved to a higher layer,
-#: resolved only when the old name is used.
-ALLOWED_UPWARD = {("data/__init__.py", "observations")}
 
 
 def _layer(package):
@@ -78,7 +75,7 @@ def test_layers_only_point_down():
         for target in imported:
             if target == "__version__":
                 continue
-            if _layer(target) > _layer(own) and (str(path.relative_to(PACKAGE)), target) not in ALLOWED_UPWARD:
+            if _layer(target) > _layer(own):
                 problems.append(f"{path.relative_to(PACKAGE)} ({own}) imports {target}")
     assert not problems, "imports pointing up: " + "; ".join(problems)
 
@@ -103,6 +100,20 @@ def test_errors_live_in_errors_module():
                 if not node.name.startswith("_"):
                     defined.append(f"{path.relative_to(PACKAGE)}:{node.name}")
     assert not defined, defined
+
+
+def test_moved_names_still_resolve_with_a_warning():
+    import gammapy_lat.data
+    import gammapy_lat.makers
+    import gammapy_lat.models
+    import gammapy_lat.observations
+
+    with pytest.warns(DeprecationWarning, match="gammapy_lat.observations.LATObservation"):
+        assert gammapy_lat.data.LATObservation is gammapy_lat.observations.LATObservation
+    with pytest.warns(DeprecationWarning, match="gammapy_lat.models.create_isotropic_model"):
+        assert gammapy_lat.makers.create_isotropic_model is gammapy_lat.models.create_isotropic_model
+    with pytest.raises(AttributeError):
+        _ = gammapy_lat.makers.no_such_name
 
 
 # ------------------------------------------------------------------------------ reduction path

@@ -26,14 +26,13 @@ import yaml
 from astropy.coordinates import SkyCoord
 from gammapy.maps import MapAxis
 from pydantic import (
-    BeforeValidator,
     Field,
     field_validator,
     model_validator,
 )
 from regions import CircleSkyRegion, PointSkyRegion
 
-from ..data.evtypes import evclass_value, evtype_value
+from ..data.evtypes import EvclassField, EvtypeField
 from ..data.paths import resolve_paths
 from ..errors import ConfigError, LATFileError
 from ..utils import atomic_output
@@ -51,9 +50,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Event types and classes in any form of the one grammar (``3``, ``"FRONT+BACK"``, ``"PSF3"``).
-EvtypeType = Annotated[int, BeforeValidator(evtype_value)]
-EvclassType = Annotated[int, BeforeValidator(evclass_value)]
 
 DATA_ROOT_ENV = "GAMMAPY_LAT_DATA"
 TEMPLATE_PATH = Path(__file__).resolve().parent / "templates"
@@ -349,8 +345,8 @@ class IACTDatasetsConfig(BaseConfig):
 class LATSelectionConfig(BaseConfig):
     """gtselect-like event selection."""
 
-    evclass: EvclassType = 128
-    evtype: EvtypeType = 3
+    evclass: EvclassField = 128
+    evtype: EvtypeField = 3
     zmax: AngleType = "90 deg"
     energy: EnergyRangeConfig = EnergyRangeConfig(min="100 MeV", max="100 GeV")
     time: TimeRangeConfig = TimeRangeConfig()
@@ -390,7 +386,7 @@ class LATComponentConfig(BaseConfig):
     """One event-type component: its own dataset, IRFs and isotropic template."""
 
     name: Optional[str] = None
-    evtype: EvtypeType
+    evtype: EvtypeField
     isodiff: Optional[str] = None
 
 

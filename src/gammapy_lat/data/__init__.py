@@ -3,8 +3,7 @@ binning and the LAT constants.
 
 Observations (events + spacecraft rows + response settings) are in `gammapy_lat.observations`.
 """
-import warnings
-
+from ..utils.deprecation import moved_names
 from .binning import bin_events, make_counts_geom, make_energy_axis, read_counts_geom, write_counts_map
 from .constants import DEFAULT_FILTER, EVENT_CLASSES, EVENT_TYPES, MET_REFERENCE
 from .dss import DSSCut, DSSKeywords
@@ -46,18 +45,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    # Deprecated aliases: LATObservation and LATDataStore carry their livetime cube and IRFs, so
-    # they live above the livetime and irf layers, in gammapy_lat.observations.
-    if name in ("LATObservation", "LATDataStore", "default_irf_name"):
-        from .. import (
-            observations,  # deferred: an upward reference, for this deprecated alias only
-        )
-
-        warnings.warn(
-            f"gammapy_lat.data.{name} moved to gammapy_lat.observations.{name}; import it from there",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(observations, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Deprecated aliases: LATObservation and LATDataStore carry their livetime cube and IRFs, so they
+# live above the livetime and irf layers, in gammapy_lat.observations.
+__getattr__ = moved_names(__name__, ("LATObservation", "LATDataStore", "default_irf_name"), "gammapy_lat.observations")

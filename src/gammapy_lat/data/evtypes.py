@@ -4,8 +4,10 @@ Used by the event selection, the CALDB look-up, the makers and every config, so 
 ``"FB"``, ``"FRONT+BACK"``, ``["FRONT", "BACK"]`` and ``"3"`` mean the same everywhere.
 """
 import re
+from typing import Annotated
 
 import numpy as np
+from pydantic import BeforeValidator
 
 from ..errors import SelectionError
 from .constants import (
@@ -24,6 +26,8 @@ __all__ = [
     "evclass_mask",
     "evtype_value",
     "evclass_value",
+    "EvtypeField",
+    "EvclassField",
 ]
 
 _ALIASES = {"FRONT+BACK": 3, "FRONTBACK": 3}
@@ -171,3 +175,9 @@ def evclass_value(value):
     if bit is None or bit < 1:
         raise ValueError(f"event class {value!r} must be a positive bit mask or a class name")
     return bit
+
+
+#: Configuration field type of an event-type selection (any form of `evtype_mask`, stored as int).
+EvtypeField = Annotated[int, BeforeValidator(evtype_value)]
+#: Configuration field type of an event class (a bit or a class name, stored as int).
+EvclassField = Annotated[int, BeforeValidator(evclass_value)]

@@ -8,11 +8,9 @@ many observations (time chunks), serially or in parallel. All are registered in 
 ``MAKER_REGISTRY``, so that ``MAKER_REGISTRY.get_cls("LATMapDatasetMaker")`` works as for
 Gammapy's own makers.
 """
-import warnings
-
 from gammapy.makers import MAKER_REGISTRY
 
-from .. import models as _models
+from ..utils.deprecation import moved_names
 from .components import EVTYPE_PARTITIONS, LATComponent, LATComponentsMaker
 from .map import LATMapDatasetMaker, create_lat_map_dataset
 from .reduce import LATDatasetsMaker
@@ -35,22 +33,9 @@ for _cls in (LATMapDatasetMaker, LATSafeMaskMaker, LATComponentsMaker, LATDatase
     if _cls not in MAKER_REGISTRY:
         MAKER_REGISTRY.append(_cls)
 
-#: Diffuse-model functions that lived here before they moved to `gammapy_lat.models`.
-_MOVED_TO_MODELS = (
-    "read_isotropic_spectrum",
-    "create_isotropic_model",
-    "read_galactic_diffuse_cube",
-    "create_galactic_diffuse_model",
+# Deprecated aliases: diffuse-model construction belongs to the models layer.
+__getattr__ = moved_names(
+    __name__,
+    ("read_isotropic_spectrum", "create_isotropic_model", "read_galactic_diffuse_cube", "create_galactic_diffuse_model"),
+    "gammapy_lat.models",
 )
-
-
-def __getattr__(name):
-    # Deprecated aliases: diffuse-model construction belongs to the models layer.
-    if name in _MOVED_TO_MODELS:
-        warnings.warn(
-            f"gammapy_lat.makers.{name} moved to gammapy_lat.models.{name}; import it from there",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(_models, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

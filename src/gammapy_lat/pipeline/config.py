@@ -29,14 +29,13 @@ from typing import Annotated, ClassVar, Literal, Optional, Union
 import astropy.units as u
 import numpy as np
 from pydantic import (
-    BeforeValidator,
     Field,
     field_validator,
     model_validator,
 )
 
 from ..data.constants import DEFAULT_FILTER
-from ..data.evtypes import evtype_value
+from ..data.evtypes import EvclassField, EvtypeField
 from ..data.paths import resolve_paths
 from ..errors import ConfigError, LATFileError
 from ..utils.config import BaseConfig
@@ -129,7 +128,7 @@ class ComponentConfig(_Base):
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.+-]+$")
     energy: EnergyBinningConfig = EnergyBinningConfig()
-    evtype: Annotated[int, BeforeValidator(evtype_value)] = 3
+    evtype: EvtypeField = 3
     zmax: float = Field(90.0, gt=0, le=180)
     geom: Annotated[Union[WcsGeomConfig, HpxGeomConfig], Field(discriminator="type")] = WcsGeomConfig()
     exposure: bool = True
@@ -181,7 +180,7 @@ class AllSkyConfig(_Base):
 
     irf_name: str = "P8R3_SOURCE_V3"
     caldb: Optional[str] = None
-    evclass: int = Field(128, ge=1)
+    evclass: EvclassField = 128
     filter: Optional[str] = DEFAULT_FILTER
     components: list[ComponentConfig] = Field(..., min_length=1)
     livetime: LivetimeConfig = LivetimeConfig()

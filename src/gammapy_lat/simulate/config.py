@@ -18,9 +18,10 @@ from astropy.coordinates import SkyCoord
 from gammapy.modeling.models import Models
 from pydantic import field_validator
 
+from ..data.evtypes import EvclassField, EvtypeField
 from ..errors import ConfigError
 from ..irf import CALDB, LATIRFs
-from ..utils.config import BaseConfig
+from ..utils.config import AngleType, BaseConfig, DurationType, EnergyType, LengthType
 from .events import simulate_events
 from .response import SYNTHETIC_IRF_NAME, synthetic_caldb
 from .spacecraft import (
@@ -44,75 +45,37 @@ def default_config_text():
     return (_RESOURCES / "simulate-default.yaml").read_text()
 
 
-def _quantity(value, physical_type, example):
-    try:
-        quantity = u.Quantity(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"expected a quantity like '{example}', got {value!r}") from exc
-    if not quantity.isscalar or quantity.unit.physical_type != physical_type:
-        raise ValueError(f"expected a single {physical_type} like '{example}', got {value!r}")
-    return quantity
-
-
 class _Base(BaseConfig):
     config_kind: ClassVar[str] = "simulation config"
 
 
+def _positive(value):
+    if value <= 0:
+        raise ValueError(f"must be positive, got {value}")
+    return value
+
+
 class TimeConfig(_Base):
     tstart: float = 239557417.0
-    duration: str = "3 d"
-    step: str = "30 s"
+    duration: DurationType = "3 d"
+    step: DurationType = "30 s"
 
     @field_validator("duration", "step")
     @classmethod
     def _time(cls, value):
-        q = _quantity(value, "time", "3 d")
-        if q <= 0 * u.s:
-            raise ValueError(f"must be positive, got {value!r}")
-        return value
+        return _positive(value)
 
 
 class OrbitConfig(_Base):
-    altitude: str = "550 km"
-    inclination: str = "25.6 deg"
-    precession_period: Optional[str] = None
-
-    @field_validator("altitude")
-    @classmethod
-    def _length(cls, value):
-        _quantity(value, "length", "550 km")
-        return value
-
-    @field_validator("inclination")
-    @classmethod
-    def _angle(cls, value):
-        _quantity(value, "angle", "25.6 deg")
-        return value
-
-    @field_validator("precession_period")
-    @classmethod
-    def _period(cls, value):
-        if value is not None:
-            _quantity(value, "time", "53 d")
-        return value
+    altitude: LengthType = "550 km"
+    inclination: AngleType = "25.6 deg"
+    precession_period: Optional[DurationType] = None
 
 
 class RockingConfig(_Base):
     profile: Literal["alternating", "constant", "sinusoidal"] = "alternating"
-    angle: str = "50 deg"
-    slew_time: str = "240 s"
-
-    @field_validator("angle")
-    @classmethod
-    def _angle(cls, value):
-        _quantity(value, "angle", "50 deg")
-        return value
-
-    @field_validator("slew_time")
-    @classmethod
-    def _slew(cls, value):
-        _quantity(value, "time", "240 s")
-        return value
+    angle: AngleType = "50 deg"
+    slew_time: DurationType = "240 s"
 
 
 class SpacecraftConfig(_Base):
@@ -128,28 +91,22 @@ class IRFConfig(_Base):
 
     caldb: Optional[str] = None
     irf_name: Optional[str] = None
-    evtype: Union[int, str] = 3
+    evtype: EvtypeField = 3
     synthetic: bool = False
 
 
 class ROIConfig(_Base):
     ra: float
     dec: float
-    radius: str = "10 deg"
-
-    @field_validator("radius")
-    @classmethod
-    def _radius(cls, value):
-        _quantity(value, "angle", "10 deg")
-        return value
+    radius: AngleType = "10 deg"
 
 
 class EventsConfig(_Base):
-    energy_range: List[str] = ["100 MeV", "100 GeV"]
+    energy_range: List[EnergyType] = ["100 MeV", "100 GeV"]
     roi: Optional[ROIConfig] = None
-    roi_margin: str = "5 deg"
-    zmax: Optional[str] = None
-    evclass: int = 128
+    roi_margin: AngleType = "5 deg"
+    zmax: Optional[AngleType] = None
+    evclass: EvclassField = 128
     apply_edisp: bool = True
     healpix_nside: int = 256
 
@@ -158,9 +115,9 @@ class EventsConfig(_Base):
     def _energies(cls, value):
         if len(value) != 2:
             raise ValueError("energy_range needs two energies [emin, emax]")
-        emin, emax = (_quantity(v, "energy", "100 MeV") for v in value)
+        emin, emax = value
         if not 0 * u.MeV < emin < emax:
-            raise ValueError(f"energy_range must satisfy 0 < emin < emax, got {value}")
+            raise ValueError(f"energy_range must satisfy 0 < emin < emax, got {[str(v) for v in value]}")
         return value
 
 

@@ -5,8 +5,9 @@ simulation): one pydantic base class, the quantity types, YAML reading and error
   `BaseConfig.read`, `BaseConfig.from_yaml` and `BaseConfig.from_dict` read YAML with
   ``yaml.safe_load`` and turn validation errors into one `~gammapy_lat.errors.ConfigError` that
   names every offending key (``datasets[0].geom.wcs.binsize: wrong unit 'TeV' ...``).
-* `AngleType`, `EnergyType`, `SolidAngleType`, `TimeType`: quantities written as strings
-  (``"1 TeV"``, ``"0.1 deg"``, ``"2008-08-04T15:43:37"``) in YAML, astropy objects in Python.
+* `AngleType`, `EnergyType`, `SolidAngleType`, `LengthType`, `DurationType`, `TimeType`
+  (`quantity_type` for others): quantities written as strings (``"1 TeV"``, ``"0.1 deg"``,
+  ``"3 d"``, ``"2008-08-04T15:43:37"``) in YAML, astropy objects in Python.
 """
 import warnings
 from pathlib import Path
@@ -33,6 +34,9 @@ __all__ = [
     "EnergyType",
     "SolidAngleType",
     "TimeType",
+    "LengthType",
+    "DurationType",
+    "quantity_type",
     "quantity_validator",
     "config_error",
 ]
@@ -93,6 +97,19 @@ SolidAngleType = Annotated[
     PlainSerializer(_serialize_quantity, **_SER),
 ]
 TimeType = Annotated[Time, BeforeValidator(_time), PlainSerializer(_serialize_time, when_used="json-unless-none")]
+
+
+def quantity_type(physical_type, example):
+    """Annotated type of a scalar quantity of one physical type, written as a string in YAML."""
+    return Annotated[
+        u.Quantity,
+        BeforeValidator(quantity_validator(physical_type, example)),
+        PlainSerializer(_serialize_quantity, **_SER),
+    ]
+
+
+LengthType = quantity_type("length", "550 km")
+DurationType = quantity_type("time", "3 d")
 
 
 def _format_location(loc):
