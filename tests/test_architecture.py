@@ -243,3 +243,15 @@ def test_event_types_have_one_grammar():
     assert evtype_mask("PSF2+PSF3") == 48
     with pytest.raises(Exception, match="Unknown event type"):
         evtype_mask("SIDE")
+
+
+def test_default_filter_is_written_once():
+    """The runner, the all-sky pipeline and the mktime command default to data.DEFAULT_FILTER."""
+    from gammapy_lat.analysis.config import LATMkTimeConfig
+    from gammapy_lat.cli.mktime import mktime_command
+    from gammapy_lat.data import DEFAULT_FILTER
+
+    assert LATMkTimeConfig().filter == DEFAULT_FILTER
+    assert AllSkyConfig.from_dict({"ft1": "x", "ft2": "y", "components": [{"name": "a"}]}).filter == DEFAULT_FILTER
+    option = next(p for p in mktime_command.params if p.name == "filter_expr")
+    assert option.default is None and DEFAULT_FILTER in option.help

@@ -32,6 +32,7 @@ from pydantic import (
 )
 from regions import CircleSkyRegion, PointSkyRegion
 
+from ..data.constants import DEFAULT_FILTER
 from ..data.evtypes import EvclassField, EvtypeField
 from ..data.paths import resolve_paths
 from ..errors import ConfigError, LATFileError
@@ -368,7 +369,7 @@ class LATSelectionConfig(BaseConfig):
 class LATMkTimeConfig(BaseConfig):
     """gtmktime-like good-time selection from the spacecraft file."""
 
-    filter: str = "(DATA_QUAL>0)&&(LAT_CONFIG==1)"
+    filter: str = DEFAULT_FILTER
     roicut: bool = False
 
 

@@ -15,9 +15,9 @@ __all__ = ["mktime_command"]
 @click.option(
     "--filter",
     "filter_expr",
-    default="(DATA_QUAL>0)&&(LAT_CONFIG==1)",
-    show_default=True,
-    help="Filter expression over the FT2 columns, e.g. '(DATA_QUAL>0)&&(LAT_CONFIG==1)&&ABS(ROCK_ANGLE)<52'.",
+    default=None,
+    help="Filter expression over the FT2 columns, e.g. '(DATA_QUAL>0)&&(LAT_CONFIG==1)&&ABS(ROCK_ANGLE)<52' "
+    "(default: the FSSC recommendation, gammapy_lat.data.DEFAULT_FILTER: (DATA_QUAL>0)&&(LAT_CONFIG==1)).",
 )
 @click.option("--roicut", type=YesNo(), default="no", show_default=True, help="Apply the ROI-based zenith-angle cut.")
 @click.option("--evfile", required=True, help="Input FT1 file(s): file, glob or @list.txt.")
@@ -46,8 +46,10 @@ def mktime_command(
         gammapy-lat mktime --scfile ft2.fits --evfile sel.fits -o sel_gti.fits \\
             --filter '(DATA_QUAL>0)&&(LAT_CONFIG==1)' --roicut no
     """
-    from ..data import mktime, read_events, read_spacecraft
+    from ..data import DEFAULT_FILTER, mktime, read_events, read_spacecraft
 
+    if filter_expr is None:
+        filter_expr = DEFAULT_FILTER
     del apply_filter  # the Fermitools parameter no longer changes the result
     events = read_events(evfile)
     spacecraft = read_spacecraft(scfile)

@@ -44,6 +44,7 @@ from gammapy.utils import parallel
 from numba import config as numba_config
 from numba import njit
 
+from ..data.constants import MJDREFF, MJDREFI
 from ..data.gti import merge_intervals
 from ..errors import LATDataError, LivetimeCubeError
 from .binning import costheta_edges
@@ -983,8 +984,8 @@ def compute_livetime_arrays(cls, spacecraft, gti, nside, nbins, zmax, binning, n
         meta = getattr(table, "meta", {})
 
         ref = Time(
-            float(_meta_value(meta, "MJDREFI", 51910)),
-            float(_meta_value(meta, "MJDREFF", 7.428703703703703e-4)),
+            float(_meta_value(meta, "MJDREFI", MJDREFI)),
+            float(_meta_value(meta, "MJDREFF", MJDREFF)),
             format="mjd",
             scale="tt",
         )
