@@ -19,6 +19,7 @@ from .gti import (
     intersect_intervals,
     merge_intervals,
     met_from_gti,
+    normalize_time_keywords,
     time_ref_from_header,
 )
 from .evtypes import EVENT_TYPE_BITS, EVENT_TYPE_PARTITIONS
@@ -213,7 +214,13 @@ class LATEventList:
         if missing:
             raise LATFileError(f"{self._describe(filenames)}: event table lacks column(s) {', '.join(missing)}")
         self.table = table
-        self.header = header.copy() if header is not None else fits.Header()
+        source = self._describe(filenames)
+        # numeric time keywords (older files write MJDREFF = '7.428703703703703D-4')
+        self.header = normalize_time_keywords(header, source) if header is not None else fits.Header()
+        if primary_header is not None:
+            primary_header = normalize_time_keywords(primary_header, source)
+        if gti_header is not None:
+            gti_header = normalize_time_keywords(gti_header, source)
         if "MJDREFI" not in self.header and "MJDREF" not in self.header:
             self.header["MJDREFI"] = 51910
             self.header["MJDREFF"] = 7.428703703703703e-4
@@ -262,7 +269,7 @@ class LATEventList:
     @property
     def time_ref(self):
         """MET reference time (from ``MJDREFI``/``MJDREFF``)."""
-        return time_ref_from_header(self.header)
+        return time_ref_from_header(self.header, self.source)
 
     @property
     def time(self):

@@ -37,13 +37,13 @@ def header_cards(header):
 
 def ft1_gti(path):
     """``(start, stop, events header)`` of an FT1 file's good time intervals (merged, MET s)."""
-    from ..data.gti import merge_intervals
+    from ..data.gti import merge_intervals, normalize_time_keywords
     from ..errors import LATFileError
 
     try:
         with fits.open(path, memmap=False) as hdulist:
             gti = hdulist["GTI"].data
-            header = hdulist["EVENTS"].header.copy()
+            header = normalize_time_keywords(hdulist["EVENTS"].header, f"FT1 file {path}")
             start, stop = merge_intervals(gti["START"], gti["STOP"])
     except KeyError as exc:
         raise LATFileError(f"FT1 file {path} lacks the EVENTS or GTI extension") from exc
