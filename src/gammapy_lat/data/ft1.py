@@ -23,6 +23,7 @@ from .gti import (
     time_ref_from_header,
 )
 from .evtypes import EVENT_TYPE_BITS, EVENT_TYPE_PARTITIONS
+from .passes import PASS6, PASS6_MAX_CLASS, PASS7, PASS8, PASS_EVENT_CLASSES, event_class_convention, evclass_value
 from .paths import resolve_paths
 
 __all__ = ["read_events", "LATEventList", "EVENT_TYPES", "EVENT_CLASSES", "evtype_mask"]
@@ -35,20 +36,8 @@ EVENT_TYPES.update(
     {name: sum(EVENT_TYPE_BITS[t] for t in types) for name, types in EVENT_TYPE_PARTITIONS.items()}
 )
 
-#: Event-class bits (Pass 8), as used by ``evclass``.
-EVENT_CLASSES = {
-    "TRANSIENT020E": 8,
-    "TRANSIENT020": 16,
-    "TRANSIENT010E": 32,
-    "TRANSIENT010": 64,
-    "SOURCE": 128,
-    "CLEAN": 256,
-    "ULTRACLEAN": 512,
-    "ULTRACLEANVETO": 1024,
-    "SOURCEVETO": 2048,
-    "ULTRACLEANVETO_ONLY": 4096,
-    "TRANSIENT015S": 65536,
-}
+#: Event-class bits (Pass 8), as used by ``evclass``; other passes: `gammapy_lat.data.passes`.
+EVENT_CLASSES = dict(PASS_EVENT_CLASSES[PASS8])
 
 _REQUIRED_EVENT_COLUMNS = ("TIME", "ENERGY", "RA", "DEC")
 _STRUCTURAL = (
@@ -94,19 +83,6 @@ def evtype_mask(evtype):
             mask |= evtype_mask(item)
         return mask
     return int(evtype)
-
-
-def _evclass_mask(evclass):
-    if evclass is None:
-        return None
-    if isinstance(evclass, str):
-        name = evclass.strip().upper()
-        if name.isdigit():
-            return int(name)
-        if name not in EVENT_CLASSES:
-            raise SelectionError(f"Unknown event class {evclass!r}; known: {', '.join(EVENT_CLASSES)}")
-        return EVENT_CLASSES[name]
-    return int(evclass)
 
 
 def _is_structural(key):
@@ -402,11 +378,17 @@ class LATEventList:
 
         Parameters
         ----------
-        evclass : int or str, optional
-            Event-class bit mask (``128`` or ``"SOURCE"``); events with ``EVENT_CLASS & evclass``.
+        evclass : int, str or tuple, optional
+            Event class, in the convention of the data's pass (`pass_convention`): Pass 8 bit
+            mask (``128`` or ``"SOURCE"``: events with ``EVENT_CLASS & 128``), Pass 7 bit index
+            (``2`` or ``"SOURCE"``: events with bit 2 set), Pass 6 class value (``3`` or
+            ``"DIFFUSE"``: events with ``3 <= EVENT_CLASS <= 10``, or a ``(min, max)`` range).
+            ``"INDEF"`` applies no cut.
         evtype : int, str or list, optional
             Event-type bit mask (``3``, ``"PSF3"``, ``["FRONT", "BACK"]``); events with
-            ``EVENT_TYPE & evtype``.
+            ``EVENT_TYPE & evtype``. Pass 6/7 data (no ``EVENT_TYPE`` column): ``1``/``"FRONT"``
+            and ``2``/``"BACK"`` select on ``CONVERSION_TYPE`` (as ``convtype``), ``3`` is no cut.
+            ``"INDEF"`` applies no cut.
         emin, emax : float or `~astropy.units.Quantity`, optional
             Energy range (MeV if a float).
         ra, dec, rad : float or `~astropy.units.Quantity`, optional
@@ -433,22 +415,26 @@ class LATEventList:
         mask = np.ones(len(self), dtype=bool)
         dss = _CheckedDSS(self.dss.copy(), self.source)
         cuts = []
-        pass_ver = self.pass_ver or "P8R3"
+        convention = self.pass_convention
+        evclass = None if _is_indef(evclass) else evclass
+        evtype = None if _is_indef(evtype) else evtype
 
-        for name, column, bits, values in (
-            ("evclass", "EVENT_CLASS", _evclass_mask(evclass), lambda: self.event_class),
-            ("evtype", "EVENT_TYPE", evtype_mask(evtype), lambda: self.event_type),
-        ):
-            if bits is None:
-                continue
-            if bits < 0:
-                raise SelectionError(f"{name}={bits}: a bit mask cannot be negative")
-            values = values()
-            if values is None:
-                raise SelectionError(f"{self.source}: no {column} column, cannot apply {name}={bits}")
-            mask &= (values & np.uint64(bits)) != 0
-            dss.add_bitmask(column, bits, pass_ver)
-            cuts.append(f"{name}={bits}")
+        if evclass is not None:
+            mask &= self._evclass_cut(evclass, convention, dss, cuts)
+        if evtype is not None:
+            if convention != PASS8 and "EVENT_TYPE" not in self.table.colnames:
+                # before Pass 8 the conversion type is the only event type
+                convtype = _convtype_from_evtype(evtype, convtype, self.source)
+            else:
+                bits = evtype_mask(evtype)
+                if bits < 0:
+                    raise SelectionError(f"evtype={bits}: a bit mask cannot be negative")
+                values = self.event_type
+                if values is None:
+                    raise SelectionError(f"{self.source}: no EVENT_TYPE column, cannot apply evtype={bits}")
+                mask &= (values & np.uint64(bits)) != 0
+                dss.add_bitmask("EVENT_TYPE", bits, self.pass_ver or "P8R3")
+                cuts.append(f"evtype={bits}")
 
         if convtype is not None and int(convtype) >= 0:
             if "CONVERSION_TYPE" not in self.table.colnames:
@@ -525,6 +511,72 @@ class LATEventList:
         if cuts:
             out.header.add_history(f"Filter string: {' && '.join(cuts)} && gtifilter()")
         return out
+
+    def _evclass_cut(self, evclass, convention, dss, cuts):
+        """Event mask of an ``evclass`` selection in the convention of the data's pass."""
+        if "EVENT_CLASS" not in self.table.colnames:
+            raise SelectionError(f"{self.source}: no EVENT_CLASS column, cannot apply evclass={evclass}")
+        if convention == PASS6 and isinstance(evclass, (tuple, list)):
+            if len(evclass) != 2:
+                raise SelectionError(f"evclass={evclass!r}: a Pass 6 class range is (min, max)")
+            low, high = (evclass_value(v, PASS6) for v in evclass)
+        else:
+            try:
+                low = evclass_value(evclass, convention)
+            except ValueError as exc:
+                raise SelectionError(f"{self.source}: {exc}") from None
+            high = PASS6_MAX_CLASS
+        if low < 0:
+            raise SelectionError(f"evclass={low}: an event class cannot be negative")
+        if convention == PASS6:
+            # Pass 6: integer class values, hierarchical (DATACLEAN events are DIFFUSE too)
+            if high < low:
+                raise SelectionError(f"evclass range {low}:{high} is empty")
+            values = np.asarray(self.table["EVENT_CLASS"]).astype(np.int64)
+            if values.ndim != 1:
+                raise SelectionError(
+                    f"{self.source}: PASS_VER says Pass 6 but EVENT_CLASS is a bit array, not a class value"
+                )
+            dss.add_range("EVENT_CLASS", "dimensionless", low, high)
+            cuts.append(f"{low}<=EVENT_CLASS<={high}")
+            return (values >= low) & (values <= high)
+        values = self.event_class
+        if convention == PASS7:
+            # Pass 7: evclass is the index of the class bit
+            if low > 31:
+                raise SelectionError(f"evclass={low}: Pass 7 event classes are bit indices 0..31")
+            version = self.pass_ver
+            version = version if version and version.upper() not in ("NONE", "P6") else None
+            dss.add_bitmask("EVENT_CLASS", low, version)
+            cuts.append(f"((EVENT_CLASS/{1 << low})%2==1)")
+            return ((values >> np.uint64(low)) & np.uint64(1)) == 1
+        dss.add_bitmask("EVENT_CLASS", low, self.pass_ver or "P8R3")
+        cuts.append(f"evclass={low}")
+        return (values & np.uint64(low)) != 0
+
+    @property
+    def pass_convention(self):
+        """Event-class convention of the data: ``"P6"``, ``"P7"`` or ``"P8"``.
+
+        From ``PASS_VER`` (``NONE`` is Pass 6, ``P7V6``/``P7REP`` Pass 7), else from the DSS
+        keywords (see `gammapy_lat.data.passes`).
+        """
+        value = self.header.get("PASS_VER")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            value = self.dss.pass_ver
+        return event_class_convention(value, self.dss)
+
+    @property
+    def evclass(self):
+        """Event class of the selection recorded in the DSS keywords, in the pass's convention.
+
+        Pass 8: the ``BIT_MASK`` mask (128); Pass 7: the bit index (2); Pass 6: the lowest class
+        value of the ``EVENT_CLASS`` range (3 for ``3:4``). None without such a cut.
+        """
+        if self.pass_convention == PASS6:
+            rng = self.dss.event_class_range
+            return None if rng is None or not np.isfinite(rng[0]) else int(rng[0])
+        return self.dss.evclass
 
     def select_gti(self, gti, allow_empty=True, update_header_times=False):
         """Restrict to the intersection with other good-time intervals.
@@ -791,6 +843,26 @@ def _creator():
 
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _is_indef(value):
+    """Whether a selection parameter is the Fermitools' "not set" (``INDEF``/``NONE``)."""
+    return isinstance(value, str) and value.strip().upper() in ("INDEF", "NONE")
+
+
+def _convtype_from_evtype(evtype, convtype, source):
+    """Conversion type (0, 1 or -1) equivalent to an event-type selection of Pass 6/7 data."""
+    bits = evtype_mask(evtype)
+    if bits <= 0 or bits & ~3:
+        raise SelectionError(
+            f"{source}: evtype={evtype!r}: Pass 6/7 data have FRONT (1) and BACK (2) event types only "
+            "(from CONVERSION_TYPE)"
+        )
+    wanted = -1 if bits == 3 else (0 if bits == 1 else 1)
+    given = -1 if convtype is None else int(convtype)
+    if given >= 0 and wanted >= 0 and given != wanted:
+        raise SelectionError(f"evtype={evtype!r} and convtype={convtype} select different conversion types")
+    return given if given >= 0 else wanted
 
 
 def _to_value(value, unit, default=None):

@@ -11,32 +11,15 @@ from astropy.time import Time
 from gammapy.data import Observation, Observations
 
 from ..errors import LATDataError, LATFileError
-from .ft1 import EVENT_CLASSES, LATEventList, read_events
+from .ft1 import LATEventList, read_events
 from .ft2 import read_spacecraft
 from .gti import time_ref_from_header
+from .passes import default_irf_name
 from .paths import resolve_paths
 
 __all__ = ["LATObservation", "LATDataStore", "default_irf_name"]
 
 log = logging.getLogger(__name__)
-
-#: Current IRF version per pass, used when a file does not say which IRFs go with it.
-_IRF_VERSION = {"P8R2": "V6", "P8R3": "V3"}
-
-
-def default_irf_name(pass_ver, evclass):
-    """IRF name for a pass version and event class, e.g. ``("P8R3", 128) -> "P8R3_SOURCE_V3"``.
-
-    Returns None when it cannot be determined.
-    """
-    if not pass_ver or evclass is None:
-        return None
-    pass_ver = str(pass_ver).upper()
-    names = [name for name, bit in EVENT_CLASSES.items() if bit == int(evclass)]
-    if not names or pass_ver not in _IRF_VERSION:
-        return None
-    return f"{pass_ver}_{names[0]}_{_IRF_VERSION[pass_ver]}"
-
 
 class LATObservation(Observation):
     """A LAT observation: events, good-time intervals and spacecraft history of one time chunk.
@@ -55,11 +38,14 @@ class LATObservation(Observation):
     obs_id : int, optional
         Observation identifier.
     irf_name : str, optional
-        IRF name, e.g. ``P8R3_SOURCE_V3`` (default: from the pass version and event class).
+        IRF name, e.g. ``P8R3_SOURCE_V3`` (default: from the pass version and event class:
+        ``P8R3`` + 128 is ``P8R3_SOURCE_V3``, ``P7REP`` + 2 ``P7REP_SOURCE_V15``, Pass 6 class
+        3 ``P6_V3_DIFFUSE``; see `gammapy_lat.data.passes`).
     evtype : int, optional
         Event-type bit mask of the data (default: from the DSS keywords, else 3).
     evclass : int, optional
-        Event-class bit (default: from the DSS keywords).
+        Event class in the pass's convention (default: from the DSS keywords, see
+        `LATEventList.evclass`).
     """
 
     def __init__(self, events, spacecraft=None, obs_id=None, irf_name=None, evtype=None, evclass=None):
@@ -67,9 +53,18 @@ class LATObservation(Observation):
             raise TypeError(f"events must be a LATEventList, got {type(events).__name__}")
         self.lat_events = events
         self.spacecraft = spacecraft
-        self.evclass = evclass if evclass is not None else events.dss.evclass
-        self.evtype = int(evtype) if evtype is not None else (events.dss.evtype or 3)
-        self.irf_name = irf_name or default_irf_name(events.pass_ver, self.evclass)
+        self.evclass = evclass if evclass is not None else events.evclass
+        if evtype is None:
+            evtype = events.dss.evtype
+        if evtype is None:
+            # Pass 6/7: the conversion-type cut is the event-type selection (0 FRONT, 1 BACK)
+            conv = events.dss.conversion_type_range
+            evtype = {(0.0, 0.0): 1, (1.0, 1.0): 2}.get(tuple(conv) if conv else None, 3)
+        self.evtype = int(evtype)
+        if not irf_name:
+            pass_ver = events.header.get("PASS_VER") or events.pass_ver
+            irf_name = default_irf_name(pass_ver, self.evclass, events.dss)
+        self.irf_name = irf_name
         super().__init__(obs_id=obs_id, gti=events.gti, events=events.events)
 
     # ------------------------------------------------------------------- construction

@@ -207,7 +207,7 @@ class LATMapDatasetMaker(Maker):
         return mask
 
     def get_irf_name(self, observation):
-        """IRF name, checked against the event class and pass of the events."""
+        """IRF name; an IRF of another pass or event class than the events is logged as a warning."""
         irf_name = self.irf_name or observation.irf_name
         if irf_name is None:
             raise LATDataError(
@@ -225,22 +225,16 @@ class LATMapDatasetMaker(Maker):
             raise SelectionError(
                 f"IRF {irf_name} does not match IRF_VERSION={recorded} in the DSS keywords of {source}"
             )
-        from ..data import EVENT_CLASSES
+        from ..data.passes import irf_mismatch
 
-        irf_class, irf_pass = _irf_class_and_pass(irf_name)
-        data_pass = observation.lat_events.pass_ver
-        if irf_pass and data_pass and irf_pass != str(data_pass).upper():
-            raise SelectionError(f"IRF {irf_name} is for {irf_pass}, but {source} holds {data_pass} events")
-        evclass = observation.evclass
-        if irf_class and evclass is not None:
-            expected = EVENT_CLASSES.get(irf_class)
-            if expected is not None and int(evclass) != expected:
-                names = [k for k, v in EVENT_CLASSES.items() if v == int(evclass)]
-                raise SelectionError(
-                    f"IRF {irf_name} is for event class {irf_class} ({expected}), but the events of "
-                    f"{source} were selected with event class {int(evclass)} "
-                    f"({names[0] if names else 'unknown'}) (DSS BIT_MASK(EVENT_CLASS))"
-                )
+        events = observation.lat_events
+        irf_pass, _ = _irf_class_and_pass(irf_name)
+        data_pass = events.pass_ver
+        if irf_pass and data_pass and str(data_pass).upper().startswith("P8") and irf_pass != str(data_pass).upper():
+            log.warning(f"IRF {irf_name} is for {irf_pass}, but {source} holds {data_pass} events")
+        problem = irf_mismatch(irf_name, events.header.get("PASS_VER") or data_pass, observation.evclass, events.dss)
+        if problem:
+            log.warning(f"{problem} ({source}); the exposure will not match the events")
         return irf_name
 
     def get_zmax(self, observation):
