@@ -48,17 +48,14 @@ def _energy_edges(emin, emax, enumbins):
 
 
 def _read_counts_geom(path):
-    from gammapy.maps import Map
-
+    """Geometry of a ``--like`` cube: counts cube (EBOUNDS) or a cube of energy planes."""
+    from ..data import read_counts_geom
     from ..errors import LATFileError
 
-    try:
-        counts = Map.read(path)
-    except Exception as exc:
-        raise LATFileError(f"Cannot read the counts cube {path}: {exc}") from exc
-    if "energy" not in counts.geom.axes.names:
-        raise LATFileError(f"Counts cube {path} has no energy axis (EBOUNDS)")
-    return counts.geom
+    geom = read_counts_geom(path)
+    if "energy" not in geom.axes.names:
+        raise LATFileError(f"Cube {path} has no energy axis (no EBOUNDS, ENERGIES or energy planes)")
+    return geom
 
 
 @click.command("expcube")
