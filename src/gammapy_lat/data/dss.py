@@ -65,16 +65,6 @@ class DSSCut:
         return low, high
 
     @property
-    def event_class_range(self):
-        """``(min, max)`` class values of a Pass 6 ``EVENT_CLASS`` range cut, or None."""
-        return self._range_of("EVENT_CLASS")
-
-    @property
-    def conversion_type_range(self):
-        """``(min, max)`` of a ``CONVERSION_TYPE`` range cut (0 FRONT, 1 BACK), or None."""
-        return self._range_of("CONVERSION_TYPE")
-
-    @property
     def cone(self):
         """``(lon, lat, radius)`` in degrees of a ``CIRCLE`` cut."""
         match = _CIRCLE.match(self.value.replace(" ", ""))
@@ -316,6 +306,11 @@ class DSSKeywords:
     def event_class_range(self):
         """``(min, max)`` class values of a Pass 6 ``EVENT_CLASS`` range cut, or None."""
         return self._range_of("EVENT_CLASS")
+
+    @property
+    def conversion_type_range(self):
+        """``(min, max)`` of a ``CONVERSION_TYPE`` range cut (0 FRONT, 1 BACK), or None."""
+        return self._range_of("CONVERSION_TYPE")
 
     @property
     def cone(self):
