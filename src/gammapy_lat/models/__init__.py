@@ -3,14 +3,18 @@
 Importing this package registers the LAT spectral models of `gammapy_lat.models.spectral` in
 Gammapy's model registry, so that YAML model files using them can be read.
 """
+from .dmfit import LATDMFitSpectralModel
 from .spectral import (
     FileFunctionSpectralModel,
     LATBandSpectralModel,
+    LATBrokenPowerLaw2SpectralModel,
+    LATSmoothBrokenPowerLawSpectralModel,
     LATExpCutoffSpectralModel,
     LATSuperExpCutoff2SpectralModel,
     LATSuperExpCutoffSpectralModel,
     read_file_function,
 )
+from .srcmaps import create_srcmap_model, read_srcmap_npred, srcmap_names
 from .xml import (
     XMLModelError,
     models_from_xml_string,
@@ -23,6 +27,12 @@ from .xml import (
 __all__ = [
     "FileFunctionSpectralModel",
     "LATBandSpectralModel",
+    "LATBrokenPowerLaw2SpectralModel",
+    "LATSmoothBrokenPowerLawSpectralModel",
+    "LATDMFitSpectralModel",
+    "create_srcmap_model",
+    "read_srcmap_npred",
+    "srcmap_names",
     "LATExpCutoffSpectralModel",
     "LATSuperExpCutoff2SpectralModel",
     "LATSuperExpCutoffSpectralModel",
