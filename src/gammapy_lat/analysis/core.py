@@ -251,6 +251,9 @@ class Analysis:
     def _fit_datasets(self):
         """Datasets of all blocks with fit masks set from the fit ranges."""
         from gammapy.datasets import Datasets
+        from gammapy.maps import Map
+
+        from ..makers.utils import energy_mask
 
         self.reduce()
         frange = self.config.fit.energy_range
@@ -259,7 +262,8 @@ class Analysis:
             emin = _max(block.fit_range.min, frange.min)
             emax = _min(block.fit_range.max, frange.max)
             for dataset in self.block_datasets[block.name]:
-                dataset.mask_fit = dataset.counts.geom.energy_mask(emin, emax)
+                geom = dataset.counts.geom
+                dataset.mask_fit = Map.from_geom(geom, data=energy_mask(geom, emin, emax), dtype=bool)
                 if emin is not None or emax is not None:
                     usable = dataset.mask_fit.data & (dataset.mask_safe.data if dataset.mask_safe is not None else True)
                     if not np.any(usable):
