@@ -62,6 +62,11 @@ def test_exposure_equals_gtexpcube2(p6_week, caldb_path, tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert _relative(fits.getdata(out).astype(float), reference) < 1e-6
+    # the exposure cube itself (energy planes, no EBOUNDS) as --like gives the same planes
+    args[args.index("--like") + 1] = str(p6_week / "binned_expmap.fits.gz")
+    result = CliRunner().invoke(cli, [*args, "--clobber"])
+    assert result.exit_code == 0, result.output
+    assert _relative(fits.getdata(out).astype(float), reference) < 1e-6
 
     obs = LATObservation.read(p6_week / "ft1.fits.gz", p6_week / "ft2.fits.gz")
     cube = LivetimeCube.compute(obs.spacecraft, obs.gti, nside=16, nbins=20, zmax=180)
