@@ -5,7 +5,6 @@ counts/exposure/source-map cubes, model maps, CALDB index and IRF tables, catalo
 reference of every header that gives one (``MJDREFF`` written ``'7.428703703703703D-4'`` in the
 older files and the catalogs) is the Fermi MET reference, 2001-01-01 00:00:00 UTC.
 """
-import os
 from pathlib import Path
 
 import numpy as np

@@ -5,10 +5,9 @@ gtexpcube2, gtsrcmaps) and the GammaLib fit in its README.
 """
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.io import fits
 from click.testing import CliRunner
-from gammapy.maps import Map, MapAxis
+from gammapy.maps import MapAxis
 
 from gammapy_lat.cli import cli
 from gammapy_lat.data import LATObservation, bin_events, read_counts_geom, read_events
