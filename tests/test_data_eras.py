@@ -74,6 +74,8 @@ def test_pass6_event_classes(p6_week):
     assert LATObservation(front).evtype == 1
     with pytest.raises(SelectionError, match="FRONT"):
         events.select(evtype="PSF3")
+    with pytest.raises(SelectionError, match="selects no Pass 6 class"):
+        events.select(evclass=128)  # a Pass 8 mask on Pass 6 data
     with pytest.raises(SelectionError, match="different conversion"):
         events.select(evtype="FRONT", convtype=1)
     assert LATObservation(events).irf_name == "P6_V3_DIFFUSE"

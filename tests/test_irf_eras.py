@@ -41,7 +41,7 @@ def _king(u_, g):
 
 
 @pytest.mark.parametrize("event_type", ["FRONT", "BACK"])
-@pytest.mark.parametrize("ie, ic", [(3, 6), (5, 3), (9, 7), (14, 5)])
+@pytest.mark.parametrize("ie, ic", [(1, 4), (2, 6), (3, 6), (5, 3), (9, 7), (14, 5)])
 def test_pass6_psf_at_table_nodes(caldb, event_type, ie, ic):
     """At a CALDB node the PSF is the table's King pair, normalised as the Fermitools do.
 

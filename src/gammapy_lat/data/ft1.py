@@ -531,7 +531,10 @@ class LATEventList:
         if convention == PASS6:
             # Pass 6: integer class values, hierarchical (DATACLEAN events are DIFFUSE too)
             if high < low:
-                raise SelectionError(f"evclass range {low}:{high} is empty")
+                raise SelectionError(
+                    f"{self.source}: evclass {low}:{high} selects no Pass 6 class (class values 0-{PASS6_MAX_CLASS}: "
+                    "1 TRANSIENT, 2 SOURCE, 3 DIFFUSE, 4 DATACLEAN)"
+                )
             values = np.asarray(self.table["EVENT_CLASS"]).astype(np.int64)
             if values.ndim != 1:
                 raise SelectionError(
