@@ -36,6 +36,12 @@ def crab_day():
 
 
 @pytest.fixture(scope="session")
+def p6_week():
+    """Folder of the Pass 6 week (P6_V3_DIFFUSE events) with its ScienceTools products."""
+    return _require("data", "lat", "p6v3-week")
+
+
+@pytest.fixture(scope="session")
 def caldb_path():
     """Root of the LAT CALDB subset (usable as ``$CALDB``)."""
     return _require("data", "lat", "caldb")

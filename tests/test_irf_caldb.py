@@ -101,8 +101,8 @@ def test_irfs_from_caldb(caldb):
     assert irfs.event_types == ["PSF0", "PSF1", "PSF2", "PSF3"]
     assert irfs.evtype == 60
     assert irfs["PSF2"].psf is not None and irfs["PSF2"].edisp is not None
-    # Pass 6 PSF parametrisation is not supported: clear error, effective area still usable
-    with pytest.raises(CALDBError, match="Pass 6"):
-        LATIRFs.from_caldb("P6_V3_DIFFUSE", 3, caldb=caldb, edisp=False)
-    p6 = LATIRFs.from_caldb("P6_V3_DIFFUSE", 3, caldb=caldb, psf=False, edisp=False)
+    # Pass 6 PSF parametrisation: its own class, picked from the table columns
+    p6 = LATIRFs.from_caldb("P6_V3_DIFFUSE", 3, caldb=caldb, edisp=False)
+    assert [type(c.psf).__name__ for c in p6] == ["LATPass6PSF", "LATPass6PSF"]
+    assert [c.psf.is_front for c in p6] == [True, False]
     assert np.all(p6[0].aeff.evaluate([1e3, 1e4] * u.MeV, 1.0).value > 0)

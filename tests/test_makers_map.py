@@ -1,4 +1,6 @@
 """LATMapDatasetMaker on the one-day Crab data set against the Fermitools products."""
+import logging
+
 import numpy as np
 import pytest
 from astropy import units as u
@@ -176,12 +178,16 @@ def test_edisp_kernel_normalised(crab_dataset):
     np.testing.assert_allclose(pdf[inside], 1, atol=0.03)
 
 
-def test_bad_input(observation, counts_geom, caldb_path, crab_day):
+def test_bad_input(observation, counts_geom, caldb_path, crab_day, caplog):
     empty = create_lat_map_dataset(counts_geom, name="bad")
-    with pytest.raises(SelectionError, match="event class"):
-        LATMapDatasetMaker(irf_name="P8R2_CLEAN_V6", caldb=caldb_path).run(empty, observation)
-    with pytest.raises(SelectionError, match="P8R3"):
-        LATMapDatasetMaker(irf_name="P8R3_SOURCE_V2", caldb=caldb_path).run(empty, observation)
+    # an IRF of another class or pass than the events is a warning (sometimes intended)
+    with caplog.at_level(logging.WARNING):
+        LATMapDatasetMaker(irf_name="P8R2_CLEAN_V6", caldb=caldb_path).observation_for(observation)
+    assert "event class CLEAN (256)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        LATMapDatasetMaker(irf_name="P8R3_SOURCE_V2", caldb=caldb_path).observation_for(observation)
+    assert "P8R3" in caplog.text and "P8R2 events" in caplog.text
     # PSF3-only events cannot make a FRONT dataset.
     psf3 = LATObservation(observation.lat_events.select(evtype="PSF3"), observation.spacecraft, obs_id=2)
     with pytest.raises(SelectionError, match="EVENT_TYPE"):

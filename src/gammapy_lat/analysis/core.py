@@ -16,7 +16,7 @@ import yaml
 from astropy.table import vstack
 from gammapy.datasets import Datasets, MapDataset
 from gammapy.makers.utils import ThetaSquaredTable
-from gammapy.maps import MapAxis, WcsGeom
+from gammapy.maps import Map, MapAxis, WcsGeom
 from gammapy.modeling import Fit
 from gammapy.modeling.models import (
     Models,
@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..estimators import excess_map, light_curve, sed_points, ts_map
+from ..makers.utils import energy_mask
 from ..utils import atomic_output, write_fits_atomic
 from ..utils.hashing import content_hash, file_identity
 from .config import AnalysisConfig
@@ -269,7 +270,8 @@ class Analysis:
             emin = _max(block.fit_range.min, frange.min)
             emax = _min(block.fit_range.max, frange.max)
             for dataset in self.block_datasets[block.name]:
-                dataset.mask_fit = dataset.counts.geom.energy_mask(emin, emax)
+                geom = dataset.counts.geom
+                dataset.mask_fit = Map.from_geom(geom, data=energy_mask(geom, emin, emax), dtype=bool)
                 if emin is not None or emax is not None:
                     usable = dataset.mask_fit.data & (dataset.mask_safe.data if dataset.mask_safe is not None else True)
                     if not np.any(usable):

@@ -51,13 +51,13 @@ def _energy_edges(emin, emax, enumbins):
 
 
 def _read_counts_geom(path):
-    """Geometry of a ``--like`` counts cube, which must have an energy axis."""
+    """Geometry of a ``--like`` cube: counts cube (EBOUNDS) or a cube of energy planes."""
     from ..data import read_counts_geom
     from ..errors import LATFileError
 
     geom = read_counts_geom(path)
     if "energy" not in geom.axes.names:
-        raise LATFileError(f"Counts cube {path} has no energy axis (EBOUNDS)")
+        raise LATFileError(f"Cube {path} has no energy axis (no EBOUNDS, ENERGIES or energy planes)")
     return geom
 
 

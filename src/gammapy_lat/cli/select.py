@@ -61,8 +61,8 @@ OPTIONAL_FLOAT = OptionalFloat()
 @click.option("--emax", type=OPTIONAL_FLOAT, default=None, help="Upper energy limit (MeV).")
 @click.option("--zmin", type=OPTIONAL_FLOAT, default=None, help="Minimum zenith angle (deg).")
 @click.option("--zmax", type=OPTIONAL_FLOAT, default=None, help="Maximum zenith angle (deg).")
-@click.option("--evclass", default=None, help="Event-class bit (e.g. 128) or name (SOURCE).")
-@click.option("--evtype", default=None, help="Event-type bit mask (3, 4, 60...) or names (FRONT,BACK / PSF3 / EDISP).")
+@click.option("--evclass", default=None, help="Event class in the convention of the pass of the data: Pass 8 bit mask (128), Pass 7 bit index (2), Pass 6 class value (3), or name (SOURCE); INDEF: no cut.")
+@click.option("--evtype", default=None, help="Event-type bit mask (3, 4, 60...) or names (FRONT,BACK / PSF3 / EDISP); Pass 6/7: FRONT or BACK (conversion type); INDEF: no cut.")
 @click.option("--convtype", type=int, default=-1, show_default=True, help="Conversion type: 0 FRONT, 1 BACK, -1 both.")
 @clobber_option
 @handle_errors

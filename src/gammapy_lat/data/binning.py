@@ -342,11 +342,43 @@ def energy_axis_from_ebounds(path_or_hdu, primary_header=None):
     return MapAxis.from_edges(edges * u.MeV, name="energy", interp="lin")
 
 
+def _plane_energies(hdulist, header, path):
+    """Energies (MeV) of the planes of a cube without ``EBOUNDS``, or None.
+
+    From an ``ENERGIES`` table (gtexpcube2 exposure cubes, map cubes), else from the WCS of the
+    third axis (``CTYPE3 = 'log_Energy'``: natural log of MeV; ``'Energy'``: MeV, or ``CUNIT3``).
+    """
+    if "ENERGIES" in hdulist:
+        table = hdulist["ENERGIES"]
+        column = table.columns[0]
+        unit = u.Unit(column.unit.strip()) if column.unit and column.unit.strip() else u.MeV
+        return u.Quantity(np.asarray(table.data.field(0), float), unit).to_value(u.MeV)
+    if header.get("NAXIS", 0) < 3 or "CRVAL3" not in header:
+        return None
+    nplane = int(header["NAXIS3"])
+    crval, crpix = float(header["CRVAL3"]), float(header.get("CRPIX3", 1.0))
+    cdelt = float(header.get("CDELT3", 1.0))
+    values = crval + (np.arange(1, nplane + 1) - crpix) * cdelt
+    ctype = str(header.get("CTYPE3", "")).strip().upper()
+    if ctype.startswith("LOG"):
+        return np.exp(values)
+    if "ENER" in ctype:
+        unit = str(header.get("CUNIT3", "MeV")).strip() or "MeV"
+        try:
+            return u.Quantity(values, unit).to_value(u.MeV)
+        except (ValueError, u.UnitConversionError):
+            raise LATFileError(f"{path}: CUNIT3={unit!r} is not an energy unit") from None
+    return None
+
+
 def read_counts_geom(path):
     """Geometry (with energy axis) of an existing counts cube / map, for ``--like``.
 
-    Reads gtbin ``CCUBE``/``CMAP`` files (WCS primary image + ``EBOUNDS``) and HEALPix counts
-    cubes (``SKYMAP`` + ``EBOUNDS``).
+    Reads gtbin ``CCUBE``/``CMAP`` files (WCS primary image + ``EBOUNDS``), HEALPix counts
+    cubes (``SKYMAP`` + ``EBOUNDS``), and cubes whose energy axis is a set of planes rather than
+    bins: gtexpcube2 exposure cubes and map cubes (``ENERGIES`` table or a ``log_Energy``/
+    ``Energy`` WCS axis, WCS or ``HPXEXPOSURES``). The planes of such cubes are taken as the edges
+    of the energy bins (gtexpcube2's default ``bincalc=EDGE``: n + 1 planes for n bins).
     """
     try:
         with fits.open(path, memmap=False) as hdulist:
@@ -361,9 +393,10 @@ def read_counts_geom(path):
                 npix = (int(primary["NAXIS1"]), int(primary["NAXIS2"]))
                 axes = []
                 if primary.get("NAXIS", 0) >= 3:
-                    if ebounds is None:
-                        raise LATFileError(f"Counts cube {path} has 3 axes but no EBOUNDS extension")
-                    axes = [energy_axis_from_ebounds(ebounds, primary)]
+                    if ebounds is not None:
+                        axes = [energy_axis_from_ebounds(ebounds, primary)]
+                    else:
+                        axes = [_axis_from_planes(_plane_energies(hdulist, primary, path), path)]
                 return WcsGeom(wcs, npix=npix, axes=axes)
             hpx_hdu = None
             for hdu in hdulist[1:]:
@@ -373,12 +406,34 @@ def read_counts_geom(path):
             if hpx_hdu is None:
                 raise LATFileError(f"{path} holds neither a WCS image nor a HEALPix map")
             geom = HpxGeom.from_header(hpx_hdu.header)
-            axes = [energy_axis_from_ebounds(ebounds)] if ebounds is not None else []
+            if ebounds is not None:
+                axes = [energy_axis_from_ebounds(ebounds)]
+            elif "ENERGIES" in hdulist:
+                axes = [_axis_from_planes(_plane_energies(hdulist, hpx_hdu.header, path), path)]
+            else:
+                axes = []
             return geom.to_image().to_cube(axes) if axes else geom.to_image()
     except OSError as exc:
         if isinstance(exc, LATFileError):
             raise
         raise LATFileError(f"Cannot read counts cube {path}: {exc}") from exc
+
+
+def _axis_from_planes(energies, path):
+    if energies is None:
+        raise LATFileError(
+            f"Cube {path} has 3 axes but neither an EBOUNDS nor an ENERGIES extension nor an energy WCS axis"
+        )
+    energies = np.asarray(energies, float)
+    if energies.size < 2 or np.any(energies <= 0) or np.any(np.diff(energies) <= 0):
+        raise LATFileError(f"Cube {path}: the energies of its planes are not positive and increasing: {energies}")
+    if _is_log_uniform(energies):
+        # planes stored in float32 or rounded: rebuild the log-uniform edges in float64
+        emin, emax, n = _snap(energies[0]), _snap(energies[-1]), energies.size - 1
+        edges = emin * np.exp(np.arange(n + 1) * (math.log(emax / emin) / n))
+        edges[0], edges[-1] = emin, emax
+        return MapAxis.from_edges(edges * u.MeV, name="energy", interp="log")
+    return MapAxis.from_edges(energies * u.MeV, name="energy", interp="log")
 
 
 # ---------------------------------------------------------------------------- writing

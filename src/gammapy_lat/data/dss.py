@@ -235,6 +235,9 @@ class DSSKeywords:
     def add_bitmask(self, column, mask, pass_ver="P8R3"):
         """Add a ``BIT_MASK(column,mask,pass)`` cut (value ``1:1``), as gtselect does.
 
+        For Pass 7 event classes ``mask`` is the bit index and ``pass_ver`` may be None (the
+        keyword is then ``BIT_MASK(EVENT_CLASS,2)``, as older gtselect versions wrote it).
+
         An existing cut on the same column is replaced in place (the Fermitools keep one event
         class and one event type selection). For ``EVENT_TYPE`` the new mask must be reachable from
         the existing one: any mask if the existing one keeps a whole partition (FRONT/BACK = 3,
@@ -249,7 +252,8 @@ class DSSKeywords:
         mask = int(mask)
         column = column.upper()
         existing = self._find(column, "bitmask")
-        new = DSSCut(type=f"BIT_MASK({column},{mask},{pass_ver})", unit="DIMENSIONLESS", value="1:1")
+        version = f",{pass_ver}" if pass_ver else ""
+        new = DSSCut(type=f"BIT_MASK({column},{mask}{version})", unit="DIMENSIONLESS", value="1:1")
         if not existing:
             self.cuts.append(new)
             return
@@ -299,6 +303,16 @@ class DSSKeywords:
     def time_range(self):
         """``(tmin, tmax)`` MET range cut in seconds, or None."""
         return self._range_of("TIME")
+
+    @property
+    def event_class_range(self):
+        """``(min, max)`` class values of a Pass 6 ``EVENT_CLASS`` range cut, or None."""
+        return self._range_of("EVENT_CLASS")
+
+    @property
+    def conversion_type_range(self):
+        """``(min, max)`` of a ``CONVERSION_TYPE`` range cut (0 FRONT, 1 BACK), or None."""
+        return self._range_of("CONVERSION_TYPE")
 
     @property
     def cone(self):

@@ -4,18 +4,18 @@ Used by the event selection, the CALDB look-up, the makers and every config, so 
 ``"FB"``, ``"FRONT+BACK"``, ``["FRONT", "BACK"]`` and ``"3"`` mean the same everywhere.
 """
 import re
-from typing import Annotated
+from typing import Annotated, Optional
 
 import numpy as np
 from pydantic import BeforeValidator
 
 from ..errors import SelectionError
 from .constants import (
-    EVENT_CLASSES,
     EVENT_TYPE_BITS,
     EVENT_TYPE_PARTITIONS,
     EVENT_TYPES,
 )
+from .passes import PASS8, evclass_value
 
 __all__ = [
     "EVENT_TYPE_BITS",
@@ -24,8 +24,8 @@ __all__ = [
     "evtype_mask",
     "evtype_names",
     "evclass_mask",
-    "evtype_value",
-    "evclass_value",
+    "validate_evtype",
+    "validate_evclass",
     "EvtypeField",
     "EvclassField",
 ]
@@ -138,23 +138,17 @@ def evtype_names(evtype, error=SelectionError):
 
 
 def evclass_mask(evclass, error=SelectionError):
-    """Event-class bit from an int, a class name (``"SOURCE"``) or a string integer.
+    """Pass 8 event-class bit mask from an int, a class name (``"SOURCE"``) or a string integer.
 
-    Returns None for None.
+    None and ``"INDEF"`` give None (no cut). Other passes: `gammapy_lat.data.passes.evclass_value`.
     """
-    if evclass is None:
-        return None
-    if isinstance(evclass, str):
-        name = evclass.strip().upper()
-        if name.isdigit():
-            return int(name)
-        if name not in EVENT_CLASSES:
-            raise error(f"Unknown event class {evclass!r}; known: {', '.join(EVENT_CLASSES)}")
-        return EVENT_CLASSES[name]
-    return int(evclass)
+    try:
+        return evclass_value(evclass, PASS8)
+    except ValueError as exc:
+        raise error(str(exc)) from None
 
 
-def evtype_value(value):
+def validate_evtype(value):
     """Validator of configuration ``evtype`` fields: any form of `evtype_mask`, as an int.
 
     Raises
@@ -163,21 +157,24 @@ def evtype_value(value):
         For an unknown name, an empty selection or a mask outside the Pass 8 bits (pydantic
         reports it with the key).
     """
+    if isinstance(value, str) and value.strip().upper() == "INDEF":
+        return None
     mask = evtype_mask(value, error=ValueError)
     if mask is None or not 0 < mask <= _ALL_BITS:
         raise ValueError(f"event-type mask {value!r} out of range 1..{_ALL_BITS}")
     return mask
 
 
-def evclass_value(value):
-    """Validator of configuration ``evclass`` fields: a class bit or name, as an int."""
+def validate_evclass(value):
+    """Validator of configuration ``evclass`` fields: a class number (Pass 8 bit mask, Pass 7 bit
+    index, Pass 6 class value) or a Pass 8 class name, as an int; ``INDEF`` is None (no cut)."""
     bit = evclass_mask(value, error=ValueError)
-    if bit is None or bit < 1:
-        raise ValueError(f"event class {value!r} must be a positive bit mask or a class name")
+    if bit is not None and bit < 0:
+        raise ValueError(f"event class {value!r} must not be negative")
     return bit
 
 
 #: Configuration field type of an event-type selection (any form of `evtype_mask`, stored as int).
-EvtypeField = Annotated[int, BeforeValidator(evtype_value)]
+EvtypeField = Annotated[Optional[int], BeforeValidator(validate_evtype)]
 #: Configuration field type of an event class (a bit or a class name, stored as int).
-EvclassField = Annotated[int, BeforeValidator(evclass_value)]
+EvclassField = Annotated[Optional[int], BeforeValidator(validate_evclass)]

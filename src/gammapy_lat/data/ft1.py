@@ -15,15 +15,17 @@ from ..errors import LATDataError, LATFileError, SelectionError
 from ..utils import write_fits_atomic
 from .constants import EVENT_CLASSES, EVENT_TYPES, MJDREFF, MJDREFI
 from .dss import DSSKeywords
-from .evtypes import evclass_mask, evtype_mask
+from .evtypes import evtype_mask
 from .gti import (
     gti_from_met,
     in_intervals,
     intersect_intervals,
     merge_intervals,
     met_from_gti,
+    normalize_time_keywords,
     time_ref_from_header,
 )
+from .passes import PASS6, PASS6_MAX_CLASS, PASS7, PASS8, evclass_value, event_class_convention
 from .paths import resolve_paths
 
 __all__ = ["read_events", "LATEventList", "EVENT_TYPES", "EVENT_CLASSES", "evtype_mask"]
@@ -151,7 +153,13 @@ class LATEventList:
         if missing:
             raise LATFileError(f"{self._describe(filenames)}: event table lacks column(s) {', '.join(missing)}")
         self.table = table
-        self.header = header.copy() if header is not None else fits.Header()
+        source = self._describe(filenames)
+        # numeric time keywords (older files write MJDREFF = '7.428703703703703D-4')
+        self.header = normalize_time_keywords(header, source) if header is not None else fits.Header()
+        if primary_header is not None:
+            primary_header = normalize_time_keywords(primary_header, source)
+        if gti_header is not None:
+            gti_header = normalize_time_keywords(gti_header, source)
         if "MJDREFI" not in self.header and "MJDREF" not in self.header:
             self.header["MJDREFI"] = MJDREFI
             self.header["MJDREFF"] = MJDREFF
@@ -200,7 +208,7 @@ class LATEventList:
     @property
     def time_ref(self):
         """MET reference time (from ``MJDREFI``/``MJDREFF``)."""
-        return time_ref_from_header(self.header)
+        return time_ref_from_header(self.header, self.source)
 
     @property
     def time(self):
@@ -333,11 +341,17 @@ class LATEventList:
 
         Parameters
         ----------
-        evclass : int or str, optional
-            Event-class bit mask (``128`` or ``"SOURCE"``); events with ``EVENT_CLASS & evclass``.
+        evclass : int, str or tuple, optional
+            Event class, in the convention of the data's pass (`pass_convention`): Pass 8 bit
+            mask (``128`` or ``"SOURCE"``: events with ``EVENT_CLASS & 128``), Pass 7 bit index
+            (``2`` or ``"SOURCE"``: events with bit 2 set), Pass 6 class value (``3`` or
+            ``"DIFFUSE"``: events with ``3 <= EVENT_CLASS <= 10``, or a ``(min, max)`` range).
+            ``"INDEF"`` applies no cut.
         evtype : int, str or list, optional
             Event-type bit mask (``3``, ``"PSF3"``, ``["FRONT", "BACK"]``); events with
-            ``EVENT_TYPE & evtype``.
+            ``EVENT_TYPE & evtype``. Pass 6/7 data (no ``EVENT_TYPE`` column): ``1``/``"FRONT"``
+            and ``2``/``"BACK"`` select on ``CONVERSION_TYPE`` (as ``convtype``), ``3`` is no cut.
+            ``"INDEF"`` applies no cut.
         emin, emax : float or `~astropy.units.Quantity`, optional
             Energy range (MeV if a float).
         ra, dec, rad : float or `~astropy.units.Quantity`, optional
@@ -364,22 +378,26 @@ class LATEventList:
         mask = np.ones(len(self), dtype=bool)
         dss = _CheckedDSS(self.dss.copy(), self.source)
         cuts = []
-        pass_ver = self.pass_ver or "P8R3"
+        convention = self.pass_convention
+        evclass = None if _is_indef(evclass) else evclass
+        evtype = None if _is_indef(evtype) else evtype
 
-        for name, column, bits, values in (
-            ("evclass", "EVENT_CLASS", evclass_mask(evclass), lambda: self.event_class),
-            ("evtype", "EVENT_TYPE", evtype_mask(evtype), lambda: self.event_type),
-        ):
-            if bits is None:
-                continue
-            if bits < 0:
-                raise SelectionError(f"{name}={bits}: a bit mask cannot be negative")
-            values = values()
-            if values is None:
-                raise SelectionError(f"{self.source}: no {column} column, cannot apply {name}={bits}")
-            mask &= (values & np.uint64(bits)) != 0
-            dss.add_bitmask(column, bits, pass_ver)
-            cuts.append(f"{name}={bits}")
+        if evclass is not None:
+            mask &= self._evclass_cut(evclass, convention, dss, cuts)
+        if evtype is not None:
+            if convention != PASS8 and "EVENT_TYPE" not in self.table.colnames:
+                # before Pass 8 the conversion type is the only event type
+                convtype = _convtype_from_evtype(evtype, convtype, self.source)
+            else:
+                bits = evtype_mask(evtype)
+                if bits < 0:
+                    raise SelectionError(f"evtype={bits}: a bit mask cannot be negative")
+                values = self.event_type
+                if values is None:
+                    raise SelectionError(f"{self.source}: no EVENT_TYPE column, cannot apply evtype={bits}")
+                mask &= (values & np.uint64(bits)) != 0
+                dss.add_bitmask("EVENT_TYPE", bits, self.pass_ver or "P8R3")
+                cuts.append(f"evtype={bits}")
 
         if convtype is not None and int(convtype) >= 0:
             if "CONVERSION_TYPE" not in self.table.colnames:
@@ -456,6 +474,75 @@ class LATEventList:
         if cuts:
             out.header.add_history(f"Filter string: {' && '.join(cuts)} && gtifilter()")
         return out
+
+    def _evclass_cut(self, evclass, convention, dss, cuts):
+        """Event mask of an ``evclass`` selection in the convention of the data's pass."""
+        if "EVENT_CLASS" not in self.table.colnames:
+            raise SelectionError(f"{self.source}: no EVENT_CLASS column, cannot apply evclass={evclass}")
+        if convention == PASS6 and isinstance(evclass, (tuple, list)):
+            if len(evclass) != 2:
+                raise SelectionError(f"evclass={evclass!r}: a Pass 6 class range is (min, max)")
+            low, high = (evclass_value(v, PASS6) for v in evclass)
+        else:
+            try:
+                low = evclass_value(evclass, convention)
+            except ValueError as exc:
+                raise SelectionError(f"{self.source}: {exc}") from None
+            high = PASS6_MAX_CLASS
+        if low < 0:
+            raise SelectionError(f"evclass={low}: an event class cannot be negative")
+        if convention == PASS6:
+            # Pass 6: integer class values, hierarchical (DATACLEAN events are DIFFUSE too)
+            if high < low:
+                raise SelectionError(
+                    f"{self.source}: evclass {low}:{high} selects no Pass 6 class (class values 0-{PASS6_MAX_CLASS}: "
+                    "1 TRANSIENT, 2 SOURCE, 3 DIFFUSE, 4 DATACLEAN)"
+                )
+            values = np.asarray(self.table["EVENT_CLASS"]).astype(np.int64)
+            if values.ndim != 1:
+                raise SelectionError(
+                    f"{self.source}: PASS_VER says Pass 6 but EVENT_CLASS is a bit array, not a class value"
+                )
+            dss.add_range("EVENT_CLASS", "dimensionless", low, high)
+            cuts.append(f"{low}<=EVENT_CLASS<={high}")
+            return (values >= low) & (values <= high)
+        values = self.event_class
+        if convention == PASS7:
+            # Pass 7: evclass is the index of the class bit
+            if low > 31:
+                raise SelectionError(f"evclass={low}: Pass 7 event classes are bit indices 0..31")
+            version = self.pass_ver
+            version = version if version and version.upper() not in ("NONE", "P6") else None
+            dss.add_bitmask("EVENT_CLASS", low, version)
+            cuts.append(f"((EVENT_CLASS/{1 << low})%2==1)")
+            return ((values >> np.uint64(low)) & np.uint64(1)) == 1
+        dss.add_bitmask("EVENT_CLASS", low, self.pass_ver or "P8R3")
+        cuts.append(f"evclass={low}")
+        return (values & np.uint64(low)) != 0
+
+    @property
+    def pass_convention(self):
+        """Event-class convention of the data: ``"P6"``, ``"P7"`` or ``"P8"``.
+
+        From ``PASS_VER`` (``NONE`` is Pass 6, ``P7V6``/``P7REP`` Pass 7), else from the DSS
+        keywords (see `gammapy_lat.data.passes`).
+        """
+        value = self.header.get("PASS_VER")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            value = self.dss.pass_ver
+        return event_class_convention(value, self.dss)
+
+    @property
+    def evclass(self):
+        """Event class of the selection recorded in the DSS keywords, in the pass's convention.
+
+        Pass 8: the ``BIT_MASK`` mask (128); Pass 7: the bit index (2); Pass 6: the lowest class
+        value of the ``EVENT_CLASS`` range (3 for ``3:4``). None without such a cut.
+        """
+        if self.pass_convention == PASS6:
+            rng = self.dss.event_class_range
+            return None if rng is None or not np.isfinite(rng[0]) else int(rng[0])
+        return self.dss.evclass
 
     def select_gti(self, gti, allow_empty=True, update_header_times=False):
         """Restrict to the intersection with other good-time intervals.
@@ -721,6 +808,26 @@ def _creator():
 
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _is_indef(value):
+    """Whether a selection parameter is the Fermitools' "not set" (``INDEF``/``NONE``)."""
+    return isinstance(value, str) and value.strip().upper() in ("INDEF", "NONE")
+
+
+def _convtype_from_evtype(evtype, convtype, source):
+    """Conversion type (0, 1 or -1) equivalent to an event-type selection of Pass 6/7 data."""
+    bits = evtype_mask(evtype)
+    if bits <= 0 or bits & ~3:
+        raise SelectionError(
+            f"{source}: evtype={evtype!r}: Pass 6/7 data have FRONT (1) and BACK (2) event types only "
+            "(from CONVERSION_TYPE)"
+        )
+    wanted = -1 if bits == 3 else (0 if bits == 1 else 1)
+    given = -1 if convtype is None else int(convtype)
+    if given >= 0 and wanted >= 0 and given != wanted:
+        raise SelectionError(f"evtype={evtype!r} and convtype={convtype} select different conversion types")
+    return given if given >= 0 else wanted
 
 
 def _to_value(value, unit, default=None):

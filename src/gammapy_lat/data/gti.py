@@ -5,9 +5,11 @@ built at the public boundary with the file's time reference.
 """
 import astropy.units as u
 import numpy as np
+from astropy.io import fits
+from astropy.time import Time
 from gammapy.data import GTI
-from gammapy.utils.time import time_ref_from_dict
 
+from ..errors import LATFileError
 from .constants import MET_REFERENCE
 
 __all__ = [
@@ -18,6 +20,8 @@ __all__ = [
     "gti_from_met",
     "met_from_gti",
     "time_ref_from_header",
+    "header_float",
+    "normalize_time_keywords",
     "FERMI_TIME_REF",
     "met_to_time",
     "time_to_met",
@@ -37,14 +41,102 @@ def time_to_met(time, time_ref=MET_REFERENCE):
     met = (time.tt - time_ref).to_value("s")
     return float(met) if np.ndim(met) == 0 else np.asarray(met, dtype=float)
 
+_TIME_SCALES = {"TT", "TAI", "UTC", "TCG", "TCB", "TDB", "UT1"}
 
-def time_ref_from_header(header):
-    """Time reference from ``MJDREFI``/``MJDREFF``/``TIMESYS`` (Fermi MET reference if absent)."""
-    if "MJDREFI" in header or "MJDREF" in header:
-        meta = {k: header[k] for k in ("MJDREFI", "MJDREFF", "MJDREF", "TIMESYS") if k in header}
-        meta.setdefault("TIMESYS", "TT")
-        return time_ref_from_dict(meta)
+
+def header_float(header, key, source="header"):
+    """Numeric value of a header keyword, or None when it is absent or has no value.
+
+    FITS files written by the Fermitools before about 2015 (and the 4FGL catalog files) give some
+    real keywords as strings with a Fortran ``D`` exponent, e.g. ``MJDREFF =
+    '7.428703703703703D-4'``; these are read as the number they stand for.
+
+    Parameters
+    ----------
+    header : `~astropy.io.fits.Header` or dict
+        Header.
+    key : str
+        Keyword.
+    source : str
+        What the header belongs to, for the error message.
+
+    Raises
+    ------
+    gammapy_lat.errors.LATFileError
+        The value is neither a number nor a numeric string.
+    """
+    if key not in header:
+        return None
+    value = header[key]
+    if isinstance(value, tuple):  # (value, comment) in table meta
+        value = value[0]
+    if value is None or isinstance(value, fits.card.Undefined):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise LATFileError(f"{source}: keyword {key}={value!r} is not a number")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        return float(text.replace("D", "E").replace("d", "e"))
+    except ValueError:
+        raise LATFileError(f"{source}: keyword {key}={value!r} is not a number") from None
+
+
+def time_ref_from_header(header, source="header"):
+    """MET reference time from a header's ``MJDREFI``/``MJDREFF`` (or ``MJDREF``) and ``TIMESYS``.
+
+    Accepts the conventions of every era of LAT files: integer or real ``MJDREFI``, ``MJDREFF``
+    as a number or as a string with a Fortran ``D`` exponent, a single ``MJDREF``. Keywords
+    present without a value (as gtsrcmaps writes ``MJDREF =`` in its ``GTI``) count as absent;
+    without a reference the Fermi MET reference is used. A ``TIMESYS`` that is not a time scale
+    (gtsrcmaps writes ``'MJD'``) is read as ``TT``, the scale of all LAT data.
+
+    Raises
+    ------
+    gammapy_lat.errors.LATFileError
+        A reference keyword holds something that is not a number.
+    """
+    mjdrefi = header_float(header, "MJDREFI", source)
+    mjdreff = header_float(header, "MJDREFF", source)
+    mjdref = header_float(header, "MJDREF", source)
+    scale = header.get("TIMESYS", "TT") if hasattr(header, "get") else "TT"
+    if isinstance(scale, tuple):
+        scale = scale[0]
+    scale = str(scale).strip().upper() if isinstance(scale, str) else "TT"
+    if scale not in _TIME_SCALES:
+        scale = "TT"
+    if mjdrefi is not None:
+        return Time(mjdrefi, mjdreff or 0.0, format="mjd", scale=scale.lower())
+    if mjdref is not None:
+        integer = np.floor(mjdref)
+        return Time(integer, mjdref - integer, format="mjd", scale=scale.lower())
     return FERMI_TIME_REF
+
+
+def normalize_time_keywords(header, source="header"):
+    """Copy of a header with numeric ``MJDREFI``/``MJDREFF``/``MJDREF`` and a valid ``TIMESYS``.
+
+    Gammapy's readers convert these keywords with ``float()``, which fails on the Fortran-style
+    strings of older LAT files; this copy keeps every other card as it is.
+    """
+    header = header.copy()
+    for key in ("MJDREFI", "MJDREFF", "MJDREF"):
+        value = header_float(header, key, source)
+        if key in header:
+            if value is None:
+                del header[key]
+            elif key == "MJDREFI" and value == int(value):
+                header[key] = int(value)
+            else:
+                header[key] = value
+    if "TIMESYS" in header:
+        scale = header["TIMESYS"]
+        if not isinstance(scale, str) or scale.strip().upper() not in _TIME_SCALES:
+            header["TIMESYS"] = "TT"
+    return header
 
 
 def merge_intervals(start, stop):

@@ -11,14 +11,9 @@ from .aeff import LATEffectiveArea, LATEfficiencyFactor
 from .caldb import CALDB, EVENT_TYPE_BITS, parse_event_types
 from .core import LATEventTypeIRF, LATIRFs
 from .edisp import LATEnergyDispersion
-from .maps import (
-    RAD_AXIS_DEFAULT,
-    exposure_weights,
-    make_edisp_kernel_map,
-    make_exposure_map,
-    make_psf_map,
-)
-from .psf import LATPSF
+from .maps import RAD_AXIS_DEFAULT, exposure_weights, make_edisp_kernel_map, make_exposure_map, make_psf_map
+from .psf import LATPSF, read_psf
+from .psf_pass6 import LATPass6PSF
 
 __all__ = [
     "CALDB",
@@ -29,6 +24,8 @@ __all__ = [
     "LATEffectiveArea",
     "LATEfficiencyFactor",
     "LATPSF",
+    "LATPass6PSF",
+    "read_psf",
     "LATEnergyDispersion",
     "make_exposure_map",
     "make_psf_map",

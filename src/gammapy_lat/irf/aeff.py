@@ -2,6 +2,7 @@
 import astropy.units as u
 import numpy as np
 
+from ..errors import CALDBError
 from .grid import ParameterGrid, read_table_hdu
 
 __all__ = ["LATEffectiveArea", "LATEfficiencyFactor"]
@@ -91,27 +92,53 @@ class LATEffectiveArea:
 class LATEfficiencyFactor:
     """Livetime-fraction dependent efficiency correction of the effective area.
 
-    The ``EFFICIENCY_PARAMS`` HDU holds two "meta-parameters" p0(log10 E), p1(log10 E), each a
+    The ``EFFICIENCY_PARAMS`` HDU holds "meta-parameters" p0(log10 E), p1(log10 E), each a
     continuous piecewise-linear function of log10 E with two breaks (6 numbers: a0, b0, a1,
     logEb1, a2, logEb2). The correction at livetime fraction f is ``p0 * f + p1``, so that the
     exposure from a livetime cube is ``aeff * (p1 * livetime + p0 * weighted_livetime)`` where
     the weighted livetime is the livetime weighted by f (``WEIGHTED_EXPOSURE``).
 
+    The table layout depends on the pass:
+
+    * Pass 8: 2 rows (p0, p1) per event type, used as they are;
+    * Pass 7 (``P7SOURCE_V6``, ``P7REP_SOURCE_V15``...): 4 rows, a FRONT pair (p0, p1) and a BACK
+      pair, the same table in the FRONT and BACK files. As the ScienceTools that went with these
+      IRFs (``latResponse::EfficiencyFactor`` up to 2015), the livetime factors applied to a
+      livetime cube are the averages of the two pairs, ``(p1_front + p1_back) / 2`` and
+      ``(p0_front + p0_back) / 2``, for either conversion type (the cube does not separate
+      them); `evaluate` gives the per-type value ``p0_type * f + p1_type``.
+
     Parameters
     ----------
-    pars : array_like, shape (2, 6)
-        Rows for p0 and p1. All zeros means no correction.
+    pars : array_like, shape (2, 6) or (4, 6)
+        Rows p0, p1 (Pass 8) or p0_front, p1_front, p0_back, p1_back (Pass 7). All zeros means no
+        correction.
     """
 
     def __init__(self, pars):
-        self.pars = np.asarray(pars, dtype=float)
+        self.pars = np.atleast_2d(np.asarray(pars, dtype=float))
+        if self.pars.shape[0] not in (2, 4) or self.pars.shape[1] != 6:
+            raise CALDBError(
+                f"EFFICIENCY_PARS must have 2 (Pass 8) or 4 (Pass 7: FRONT and BACK pairs) rows of 6 "
+                f"values, got shape {self.pars.shape}"
+            )
         self.enabled = bool(np.any(self.pars != 0))
 
     @classmethod
     def read(cls, filename, ext):
-        """Read from a CALDB file (extension number or name)."""
+        """Read from a CALDB file (extension number or name); every row of the table is kept."""
         columns = read_table_hdu(filename, ext)
-        return cls(columns["_ALL_EFFICIENCY_PARS"][:2])
+        try:
+            return cls(columns["_ALL_EFFICIENCY_PARS"])
+        except KeyError:
+            raise CALDBError(f"Extension {ext} of {filename} has no EFFICIENCY_PARS column") from None
+        except CALDBError as exc:
+            raise CALDBError(f"{filename}[{ext}]: {exc}") from None
+
+    @property
+    def has_conversion_pairs(self):
+        """Whether the table has separate FRONT and BACK pairs (Pass 7 layout)."""
+        return self.pars.shape[0] == 4
 
     @staticmethod
     def _broken_line(pars, log_energy):
@@ -124,6 +151,10 @@ class LATEfficiencyFactor:
             np.where(log_energy < logeb2, a1 * log_energy + b1, a2 * log_energy + b2),
         )
 
+    def _pair(self, log_energy, front=True):
+        rows = self.pars[0:2] if front or not self.has_conversion_pairs else self.pars[2:4]
+        return self._broken_line(rows[0], log_energy), self._broken_line(rows[1], log_energy)
+
     def livetime_factors(self, energy):
         """Factors (f1, f2) multiplying the livetime and the weighted livetime.
 
@@ -135,16 +166,32 @@ class LATEfficiencyFactor:
         Returns
         -------
         f1, f2 : `~numpy.ndarray`
-            ``(1, 0)`` when the correction is disabled.
+            ``(1, 0)`` when the correction is disabled; ``(p1, p0)`` for a Pass 8 table, the
+            FRONT/BACK averages for a Pass 7 one.
         """
         log_energy = np.log10(_energy_mev(energy))
         if not self.enabled:
             return np.ones_like(log_energy), np.zeros_like(log_energy)
-        f1 = self._broken_line(self.pars[1], log_energy)
-        f2 = self._broken_line(self.pars[0], log_energy)
-        return f1, f2
+        p0, p1 = self._pair(log_energy, front=True)
+        if self.has_conversion_pairs:
+            p0_back, p1_back = self._pair(log_energy, front=False)
+            p0, p1 = 0.5 * (p0 + p0_back), 0.5 * (p1 + p1_back)
+        return p1, p0
 
-    def evaluate(self, energy, livetime_fraction):
-        """Efficiency at a livetime fraction: ``p0 * f + p1``."""
-        f1, f2 = self.livetime_factors(energy)
-        return f2 * np.asarray(livetime_fraction) + f1
+    def evaluate(self, energy, livetime_fraction, front=True):
+        """Efficiency at a livetime fraction: ``p0 * f + p1``.
+
+        Parameters
+        ----------
+        energy : `~astropy.units.Quantity`
+            True energy.
+        livetime_fraction : array_like
+            Livetime fraction f.
+        front : bool
+            With a Pass 7 table, the FRONT (else BACK) pair; ignored for Pass 8.
+        """
+        log_energy = np.log10(_energy_mev(energy))
+        if not self.enabled:
+            return np.ones(np.broadcast_shapes(np.shape(log_energy), np.shape(livetime_fraction)))
+        p0, p1 = self._pair(log_energy, front=front)
+        return p0 * np.asarray(livetime_fraction) + p1

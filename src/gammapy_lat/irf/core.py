@@ -5,7 +5,7 @@ from ..errors import CALDBError
 from .aeff import LATEffectiveArea, LATEfficiencyFactor
 from .caldb import CALDB, EVENT_TYPE_BITS, parse_event_types
 from .edisp import LATEnergyDispersion
-from .psf import LATPSF
+from .psf import read_psf
 
 __all__ = ["LATIRFs", "LATEventTypeIRF"]
 
@@ -23,7 +23,7 @@ class LATEventTypeIRF:
         Event-type name (``FRONT``, ``PSF3``...).
     aeff : `~gammapy_lat.irf.LATEffectiveArea`
     efficiency : `~gammapy_lat.irf.LATEfficiencyFactor` or None
-    psf : `~gammapy_lat.irf.LATPSF` or None
+    psf : `~gammapy_lat.irf.LATPSF`, `~gammapy_lat.irf.LATPass6PSF` or None
     edisp : `~gammapy_lat.irf.LATEnergyDispersion` or None
     """
 
@@ -56,7 +56,7 @@ class LATEventTypeIRF:
             psf_file, psf_ext = caldb.hdu_location(irf_name, event_type, "RPSF")
             scale = caldb.hdu_location(irf_name, event_type, "PSF_SCALING", required=False)
             scale_ext = scale[1] if scale is not None else "PSF_SCALING_PARAMS"
-            psf_irf = LATPSF.read(psf_file, psf_ext, scale_ext, is_front=event_type != "BACK")
+            psf_irf = read_psf(psf_file, psf_ext, scale_ext, is_front=event_type != "BACK")
         edisp_irf = None
         if edisp:
             edisp_file, edisp_ext = caldb.hdu_location(irf_name, event_type, "EDISP")

@@ -38,14 +38,12 @@ import healpy as hp
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from astropy.time import Time
 from gammapy.data import GTI
 from gammapy.utils import parallel
 from numba import config as numba_config
 from numba import njit
 
-from ..data.constants import MJDREFF, MJDREFI
-from ..data.gti import merge_intervals
+from ..data.gti import merge_intervals, time_ref_from_header
 from ..errors import LATDataError, LivetimeCubeError
 from .binning import costheta_edges
 
@@ -923,12 +921,6 @@ def livetime_cube_arrays(
     }
 
 
-def _meta_value(meta, key, default):
-    """Header value from a table ``meta`` (plain or ``(value, comment)``)."""
-    value = meta.get(key, default)
-    return value[0] if isinstance(value, tuple) else value
-
-
 def compute_livetime_arrays(cls, spacecraft, gti, nside, nbins, zmax, binning, nest, frame, phibins, roi,
                             n_chunks, n_jobs, parallel_backend):
     """Implementation of `LivetimeCube.compute` (see there)."""
@@ -981,20 +973,17 @@ def compute_livetime_arrays(cls, spacecraft, gti, nside, nbins, zmax, binning, n
     elif isinstance(getattr(gti, "gti", None), GTI):
         gti_obj = gti.gti
     else:
-        meta = getattr(table, "meta", {})
-
-        ref = Time(
-            float(_meta_value(meta, "MJDREFI", MJDREFI)),
-            float(_meta_value(meta, "MJDREFF", MJDREFF)),
-            format="mjd",
-            scale="tt",
-        )
+        # the MET reference of the FT2 file (MJDREFF may be a Fortran-style string)
+        ref = time_ref_from_header(getattr(table, "meta", {}), source=str(filename or "spacecraft data"))
         gti_obj = GTI.create(gti_start * u.s, gti_stop * u.s, reference_time=ref)
     meta = {}
     tmeta = getattr(table, "meta", {})
+    from ..data.gti import header_float
+
     for key in ("MJDREFI", "MJDREFF"):
-        if key in tmeta:
-            meta[key] = _meta_value(tmeta, key, None)
+        value = header_float(tmeta, key, source=str(filename or "spacecraft data"))
+        if value is not None:
+            meta[key] = int(value) if key == "MJDREFI" and value == int(value) else value
     return cls(
         livetime=result["livetime"],
         weighted_livetime=result["weighted_livetime"],

@@ -29,6 +29,7 @@ from gammapy.data import GTI
 
 from .. import __version__
 from ..data.constants import MJDREFF, MJDREFI
+from ..data.gti import gti_from_met, header_float, normalize_time_keywords, time_ref_from_header
 from ..errors import LATFileError, LivetimeCubeError
 from ..utils import write_fits_atomic
 from .binning import BINNING, THETABIN, costheta_edges
@@ -537,16 +538,21 @@ class LivetimeCube:
             log.warning(f"Livetime cube {filename}: no WEIGHTED_EXPOSURE; using EXPOSURE instead")
             wlive, wlive_phi = live.copy(), None if live_phi is None else live_phi.copy()
 
+        # time keywords as numbers: files of the Pass 6/7 era write MJDREFF = '7.4287...D-4'
+        hdr = normalize_time_keywords(hdr, f"Livetime cube {filename} [EXPOSURE]")
         gti = None
         if "GTI" in names:
             gti_hdu = hdulist["GTI"]
             ghdr = gti_hdu.header
-            if "MJDREFI" not in ghdr and "MJDREF" not in ghdr:
-                ghdr = ghdr.copy()
-                ghdr["MJDREFI"] = hdr.get("MJDREFI", MJDREFI)
-                ghdr["MJDREFF"] = hdr.get("MJDREFF", MJDREFF)
-                gti_hdu = fits.BinTableHDU(gti_hdu.data, header=ghdr)
-            gti = GTI.from_table_hdu(gti_hdu)
+            source = f"Livetime cube {filename} [GTI]"
+            has_ref = header_float(ghdr, "MJDREFI", source) is not None or header_float(ghdr, "MJDREF", source) is not None
+            time_ref = time_ref_from_header(ghdr if has_ref else hdr, source)
+            data = gti_hdu.data
+            if data is not None and not {"START", "STOP"} <= set(data.columns.names):
+                raise LATFileError(f"{source}: no START/STOP columns")
+            start = np.asarray(data["START"], float) if data is not None else np.array([])
+            stop = np.asarray(data["STOP"], float) if data is not None else np.array([])
+            gti = gti_from_met(start, stop, time_ref) if start.size else None
 
         zmax = hdr.get("ZMAX")
         meta = {key: hdr[key] for key in ("TSTART", "TSTOP", "MJDREFI", "MJDREFF") if key in hdr}

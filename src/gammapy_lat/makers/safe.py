@@ -9,6 +9,7 @@ from gammapy.makers import Maker, SafeMaskMaker
 from gammapy.maps import Map, MapAxis
 
 from ..errors import LATDataError
+from .utils import energy_mask
 
 __all__ = ["LATSafeMaskMaker"]
 
@@ -29,7 +30,8 @@ class LATSafeMaskMaker(Maker):
         Masks to combine (logical *and*):
 
         * ``"energy-range"``: reconstructed-energy bins fully inside
-          [``energy_min``, ``energy_max``], minus ``edisp_bins`` bins at each end of the axis;
+          [``energy_min``, ``energy_max``] (edges within a relative 1e-6 of a limit count as on
+          it), minus ``edisp_bins`` bins at each end of the axis;
         * ``"edge"``: pixels closer than ``edge_width`` to the border of the geometry;
         * ``"exposure"``: pixels and energies with an exposure not above
           ``exposure_min_fraction`` times its maximum (at the reconstructed bin centres);
@@ -105,7 +107,7 @@ class LATSafeMaskMaker(Maker):
     def make_mask_energy_range(self, dataset):
         """Reconstructed-energy range and margin bins, broadcast to the dataset shape."""
         geom = dataset._geom
-        mask = geom.energy_mask(energy_min=self.energy_min, energy_max=self.energy_max).data
+        mask = energy_mask(geom, energy_min=self.energy_min, energy_max=self.energy_max)
         if self.edisp_bins > 0:
             axis = geom.axes["energy"]
             if 2 * self.edisp_bins >= axis.nbin:
@@ -140,7 +142,7 @@ class LATSafeMaskMaker(Maker):
             )
         above = values > self.aeff_percent / 100.0 * values.max()
         energy_min = energy_true.center[np.argmax(above)]
-        return dataset._geom.energy_mask(energy_min=energy_min).data
+        return energy_mask(dataset._geom, energy_min=energy_min)
 
     def make_mask_edisp_bias(self, dataset, observation=None):
         """Gammapy's ``edisp-bias`` threshold, at the reference position."""

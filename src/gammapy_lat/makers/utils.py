@@ -6,7 +6,57 @@ from gammapy.maps import MapAxis
 
 from ..errors import SelectionError
 
-__all__ = ["make_energy_axis_true", "geom_max_separation", "check_geom_in_cone"]
+__all__ = [
+    "make_energy_axis_true",
+    "geom_max_separation",
+    "check_geom_in_cone",
+    "energy_mask",
+    "ENERGY_EDGE_RTOL",
+]
+
+ENERGY_EDGE_RTOL = 1e-6
+"""Relative tolerance when an energy range is compared with the edges of an energy axis.
+
+Edges computed in floating point (10000.00000000001 MeV for a 10 GeV edge, float32 EBOUNDS) must
+not turn a range ending at an edge into one that excludes the bin below it."""
+_LOG10_RTOL = float(np.log10(1.0 + ENERGY_EDGE_RTOL))
+
+
+def energy_mask(geom, energy_min=None, energy_max=None, axis_name="energy", rtol=ENERGY_EDGE_RTOL):
+    """Mask of the energy bins fully inside ``[energy_min, energy_max]``, edges compared with a tolerance.
+
+    Like `~gammapy.maps.Geom.energy_mask`, except that an edge within ``rtol`` (relative) of the
+    range limit counts as on it.
+
+    Parameters
+    ----------
+    geom : `~gammapy.maps.Geom`
+        Geometry with an energy axis.
+    energy_min, energy_max : `~astropy.units.Quantity`, optional
+        Range (open side when None).
+    axis_name : str
+        Name of the axis (``"energy"`` or ``"energy_true"``).
+    rtol : float
+        Relative tolerance. Default is `ENERGY_EDGE_RTOL`.
+
+    Returns
+    -------
+    mask : `~numpy.ndarray`
+        Boolean array of the geometry's data shape.
+    """
+    axis = geom.axes[axis_name]
+    edges = axis.edges
+    keep = np.ones(axis.nbin, dtype=bool)
+    if energy_min is not None:
+        keep &= edges[:-1] >= u.Quantity(energy_min) * (1 - rtol)
+    if energy_max is not None:
+        keep &= edges[1:] <= u.Quantity(energy_max) * (1 + rtol)
+    names = list(geom.axes.names)
+    shape = [1] * len(geom.data_shape)
+    # data axes are reversed: non-spatial axes first, the last one outermost
+    index = len(names) - 1 - names.index(axis_name)
+    shape[index] = axis.nbin
+    return np.broadcast_to(keep.reshape(shape), geom.data_shape).copy()
 
 DEFAULT_EDISP_BINS = 2
 """Margin of the default true-energy axis, in reconstructed-energy bins on each side."""
@@ -75,11 +125,11 @@ def make_energy_axis_true(
     if energy_true_min is not None:
         lo = np.log10(u.Quantity(energy_true_min).to_value(unit))
         if log_true[0] < lo:
-            log_true = np.concatenate([[lo], log_true[log_true > lo + 1e-9]])
+            log_true = np.concatenate([[lo], log_true[log_true > lo + _LOG10_RTOL]])
     if energy_true_max is not None:
         hi = np.log10(u.Quantity(energy_true_max).to_value(unit))
         if log_true[-1] > hi:
-            log_true = np.concatenate([log_true[log_true < hi - 1e-9], [hi]])
+            log_true = np.concatenate([log_true[log_true < hi - _LOG10_RTOL], [hi]])
     if log_true.size < 2:
         raise ValueError("The clipped true-energy axis is empty")
     return MapAxis.from_edges(10**log_true * unit, name="energy_true", interp="log")

@@ -16,14 +16,18 @@ from .diffuse import (
     read_galactic_diffuse_cube,
     read_isotropic_spectrum,
 )
+from .dmfit import LATDMFitSpectralModel
 from .spectral import (
     FileFunctionSpectralModel,
     LATBandSpectralModel,
+    LATBrokenPowerLaw2SpectralModel,
     LATExpCutoffSpectralModel,
+    LATSmoothBrokenPowerLawSpectralModel,
     LATSuperExpCutoff2SpectralModel,
     LATSuperExpCutoffSpectralModel,
     read_file_function,
 )
+from .srcmaps import create_srcmap_model, read_srcmap_npred, srcmap_names
 from .xml import (
     XMLModelError,
     models_from_xml_string,
@@ -44,6 +48,12 @@ __all__ = [
     "read_isotropic_spectrum",
     "FileFunctionSpectralModel",
     "LATBandSpectralModel",
+    "LATBrokenPowerLaw2SpectralModel",
+    "LATSmoothBrokenPowerLawSpectralModel",
+    "LATDMFitSpectralModel",
+    "create_srcmap_model",
+    "read_srcmap_npred",
+    "srcmap_names",
     "LATExpCutoffSpectralModel",
     "LATSuperExpCutoff2SpectralModel",
     "LATSuperExpCutoffSpectralModel",

@@ -13,6 +13,10 @@ detection significance and variability:
   normalisation free whatever their significance;
 - everything else, and all positions and extensions, is frozen.
 
+Extended sources: disks and 2D Gaussians as Gammapy's analytic models, except elongated ones,
+which take the catalog's template (``Spatial_Filename``) when it is found (gtlike XML has no
+elongated analytic shape); maps and rings take their templates.
+
 Variability is the catalog's ``Variability_Index`` above the 99 % confidence threshold of a χ² with
 (number of light-curve intervals − 1) degrees of freedom (72.44 for the 48 months of 3FGL), or, for
 3FHL, more than one Bayesian block.
@@ -63,7 +67,10 @@ def source_significance(source):
     """Average detection significance of a catalog source (``Signif_Avg``), NaN if not given."""
     for key in ("Signif_Avg", "Detection_Significance"):
         if key in source.data:
-            value = float(source.data[key])
+            value = source.data[key]
+            if np.ma.is_masked(value):
+                return np.nan
+            value = float(value)
             return value if np.isfinite(value) else np.nan
     if "TS" in source.data:
         return float(np.sqrt(max(source.data["TS"], 0)))
@@ -104,14 +111,20 @@ def _spatial_model(source, extended_dir):
     minor = de["Model_SemiMinor"]
     e = float(np.sqrt(1 - (minor / major) ** 2)) if major > 0 else 0.0
     phi = de["Model_PosAng"] if e > 0 else 0 * u.deg
+    filename = de["Spatial_Filename"]
+    filename = "" if np.ma.is_masked(filename) or filename is None else str(filename).strip()
+    if form in ("Disk", "2D Gaussian") and e > 0 and filename:
+        # elongated shapes have no gtlike XML form: use the catalog's template, as the XML does
+        path = _find_template(filename, extended_dir)
+        if path is not None:
+            return TemplateSpatialModel.read(path, normalize=True)
     if form == "Disk":
         return DiskSpatialModel(
             lon_0=d["RAJ2000"], lat_0=d["DEJ2000"], r_0=major, e=e, phi=phi, edge_width=SHARP_EDGE_WIDTH, frame="icrs"
         )
     if form == "2D Gaussian":
         return GaussianSpatialModel(lon_0=d["RAJ2000"], lat_0=d["DEJ2000"], sigma=major, e=e, phi=phi, frame="icrs")
-    filename = de["Spatial_Filename"].strip()
-    path = _find_template(filename, extended_dir)
+    path = _find_template(filename, extended_dir) if filename else None
     if path is None:
         raise LATFileError(
             f"extended source {source.name!r}: template {filename} not found in "

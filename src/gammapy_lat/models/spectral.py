@@ -12,8 +12,15 @@ LAT function                            Gammapy class
 ``PLSuperExpCutoff``                    `LATSuperExpCutoffSpectralModel`
 ``PLSuperExpCutoff2``                   `LATSuperExpCutoff2SpectralModel`
 ``BandFunction``                        `LATBandSpectralModel`
+``SmoothBrokenPowerLaw``                `LATSmoothBrokenPowerLawSpectralModel`
+``BrokenPowerLaw2``                     `LATBrokenPowerLaw2SpectralModel`
 ``FileFunction``                        `FileFunctionSpectralModel`
+``DMFitFunction``                       `~gammapy_lat.models.dmfit.LATDMFitSpectralModel`
 ======================================  ==================================================
+
+``Gaussian`` is Gammapy's `~gammapy.modeling.models.GaussianSpectralModel` (same definition),
+and ``EblAtten::<function>`` is the function times Gammapy's
+`~gammapy.modeling.models.EBLAbsorptionNormSpectralModel` (see `gammapy_lat.models.xml`).
 
 Indices follow Gammapy's sign convention (``dN/dE ~ E^-index``): an XML ``Index`` of ``-2`` is an
 ``index`` of ``2`` here. The Band function keeps its customary signed ``alpha``/``beta``.
@@ -35,6 +42,8 @@ __all__ = [
     "LATSuperExpCutoffSpectralModel",
     "LATSuperExpCutoff2SpectralModel",
     "LATBandSpectralModel",
+    "LATSmoothBrokenPowerLawSpectralModel",
+    "LATBrokenPowerLaw2SpectralModel",
     "FileFunctionSpectralModel",
     "read_file_function",
 ]
@@ -217,6 +226,117 @@ class LATBandSpectralModel(SpectralModel):
         return amplitude * np.where(x < xb, low, high)
 
 
+class LATSmoothBrokenPowerLawSpectralModel(SpectralModel):
+    r"""LAT ``SmoothBrokenPowerLaw``.
+
+    .. math::
+        \phi(E) = \phi_0 \left(\frac{E}{E_0}\right)^{-\Gamma_1}
+        \left[1 + \left(\frac{E}{E_b}\right)^{(\Gamma_2 - \Gamma_1)/\beta}\right]^{-\beta}
+
+    with the sign of β as given (unlike
+    `~gammapy.modeling.models.SmoothBrokenPowerLawSpectralModel`, which flips it when
+    :math:`\Gamma_2 < \Gamma_1`), so that hardening spectra follow the Likelihood definition.
+
+    Parameters
+    ----------
+    amplitude : `~astropy.units.Quantity`
+        :math:`\phi_0` (XML ``Prefactor``).
+    index1, index2 : float
+        :math:`\Gamma_1`, :math:`\Gamma_2` (XML ``Index1``, ``Index2`` with the opposite sign).
+    reference : `~astropy.units.Quantity`
+        :math:`E_0` (XML ``Scale``).
+    ebreak : `~astropy.units.Quantity`
+        :math:`E_b` (XML ``BreakValue``).
+    beta : float
+        Smoothness β (XML ``Beta``).
+    """
+
+    tag = ["LATSmoothBrokenPowerLawSpectralModel", "lat-sbpl"]
+    amplitude = Parameter("amplitude", f"1e-12 {_DNDE_UNIT}", scale_method="scale10", interp="log")
+    index1 = Parameter("index1", 2.0)
+    reference = Parameter("reference", "1000 MeV", frozen=True)
+    index2 = Parameter("index2", 3.0)
+    ebreak = Parameter("ebreak", "10000 MeV")
+    beta = Parameter("beta", 0.2, frozen=True)
+
+    @staticmethod
+    def evaluate(energy, amplitude, index1, reference, index2, ebreak, beta):
+        """Evaluate the model (static function)."""
+        index1, index2, beta = _as_float(index1), _as_float(index2), _as_float(beta)
+        pwl = amplitude * (energy / reference) ** (-index1)
+        x = (energy / ebreak).to_value(u.one)
+        return pwl * (1.0 + x ** ((index2 - index1) / beta)) ** (-beta)
+
+
+class LATBrokenPowerLaw2SpectralModel(SpectralModel):
+    r"""LAT ``BrokenPowerLaw2``: a broken power law normalised by its integral flux.
+
+    .. math::
+        \phi(E) = N_0 \left(\frac{E}{E_b}\right)^{-\Gamma_1} \ (E < E_b), \qquad
+        \phi(E) = N_0 \left(\frac{E}{E_b}\right)^{-\Gamma_2} \ (E \ge E_b), \qquad
+        N_0 = F \Big/ \int_{E_{\rm min}}^{E_{\rm max}} \frac{\phi(E)}{N_0}\, dE
+
+    Parameters
+    ----------
+    amplitude : `~astropy.units.Quantity`
+        Integral flux F between ``emin`` and ``emax`` (XML ``Integral``).
+    index1, index2 : float
+        :math:`\Gamma_1`, :math:`\Gamma_2` (XML ``Index1``, ``Index2`` with the opposite sign).
+    ebreak : `~astropy.units.Quantity`
+        :math:`E_b` (XML ``BreakValue``).
+    emin, emax : `~astropy.units.Quantity`
+        Range of the integral flux (XML ``LowerLimit``, ``UpperLimit``).
+    """
+
+    tag = ["LATBrokenPowerLaw2SpectralModel", "lat-bpl2"]
+    amplitude = Parameter("amplitude", "1e-8 cm-2 s-1", scale_method="scale10", interp="log")
+    index1 = Parameter("index1", 2.0)
+    index2 = Parameter("index2", 3.0)
+    ebreak = Parameter("ebreak", "1000 MeV")
+    emin = Parameter("emin", "100 MeV", frozen=True)
+    emax = Parameter("emax", "100000 MeV", frozen=True)
+
+    @staticmethod
+    def _shape_integral(x1, x2, index):
+        """Integral of x**-index from x1 to x2 (x in units of the break)."""
+        g1 = 1.0 - index
+        small = np.abs(g1) < 1e-12
+        with np.errstate(divide="ignore", invalid="ignore"):
+            power = (x2**g1 - x1**g1) / np.where(small, 1.0, g1)
+        return np.where(small, np.log(x2 / x1), power)
+
+    @classmethod
+    def evaluate(cls, energy, amplitude, index1, index2, ebreak, emin, emax):
+        """Evaluate the model."""
+        index1, index2 = _as_float(index1), _as_float(index2)
+        eb = ebreak.to_value("MeV")
+        x1 = (emin.to_value("MeV")) / eb
+        x2 = (emax.to_value("MeV")) / eb
+        below = cls._shape_integral(np.minimum(x1, 1.0), np.minimum(x2, 1.0), index1)
+        above = cls._shape_integral(np.maximum(x1, 1.0), np.maximum(x2, 1.0), index2)
+        norm = amplitude / (u.Quantity(eb, "MeV") * (below + above))
+        x = (energy / ebreak).to_value(u.one)
+        return norm * np.where(x < 1.0, x ** (-index1), x ** (-index2))
+
+    def integral(self, energy_min, energy_max, **kwargs):
+        """Integral flux between two energies (analytic)."""
+        p = self.parameters
+        eb = p["ebreak"].quantity.to_value("MeV")
+        i1, i2 = p["index1"].value, p["index2"].value
+
+        def shape(lo, hi):
+            lo, hi = np.broadcast_arrays(lo, hi)
+            return self._shape_integral(np.minimum(lo, 1.0), np.minimum(hi, 1.0), i1) + self._shape_integral(
+                np.maximum(lo, 1.0), np.maximum(hi, 1.0), i2
+            )
+
+        x1 = p["emin"].quantity.to_value("MeV") / eb
+        x2 = p["emax"].quantity.to_value("MeV") / eb
+        lo = u.Quantity(energy_min, "MeV").to_value("MeV") / eb
+        hi = u.Quantity(energy_max, "MeV").to_value("MeV") / eb
+        return p["amplitude"].quantity * shape(lo, hi) / shape(x1, x2)
+
+
 def read_file_function(filename):
     """Read a LAT ``FileFunction`` table (energy in MeV and dN/dE, whitespace separated).
 
@@ -309,6 +429,8 @@ class FileFunctionSpectralModel(SpectralModel):
 
 
 LAT_SPECTRAL_MODELS = [
+    LATSmoothBrokenPowerLawSpectralModel,
+    LATBrokenPowerLaw2SpectralModel,
     LATExpCutoffSpectralModel,
     LATSuperExpCutoffSpectralModel,
     LATSuperExpCutoff2SpectralModel,

@@ -21,6 +21,19 @@ model (``PowerLaw`` → `~gammapy.modeling.models.PowerLawNormSpectralModel`, ``
 in sr⁻¹; ``SpatialMap`` becomes a normalised ``TemplateSpatialModel``. Template and table files are
 resolved against the XML file's folder after expanding ``$(VAR)``/``$VAR``; a ``.gz`` copy is used
 when the plain name is absent.
+
+Instrument response, as gtlike applies it: an isotropic source (``ConstantValue`` spatial
+model) gets no PSF (the convolution leaves an isotropic intensity unchanged, and done inside a map
+it would only lose counts at the edges); ``apply_edisp="false"`` on a ``<source>`` turns the
+energy dispersion off for it (``SkyModel.apply_irf``), and is written back.
+
+Spectra of the 4FGL era beyond the classic ones: ``SmoothBrokenPowerLaw``, ``BrokenPowerLaw2``,
+``Gaussian``, ``DMFitFunction`` (with its yield table in the ``file`` attribute) and
+``EblAtten::<function>``: the function times Gammapy's
+`~gammapy.modeling.models.EBLAbsorptionNormSpectralModel` of the Fermitools EBL model
+``ebl_model`` (4 Franceschini 2008, 5 Finke 2010, 10 Dominguez 2011: the models Gammapy has
+tables for, read from ``$GAMMAPY_DATA/ebl``), with ``tau_norm`` its ``alpha_norm`` (the
+absorption is :math:`e^{-\tau_{norm} \tau(E, z)}`) and ``redshift``.
 """
 import logging
 import operator
@@ -38,9 +51,11 @@ from gammapy.modeling.models import (
     ConstantSpatialModel,
     ConstantSpectralModel,
     DiskSpatialModel,
+    EBLAbsorptionNormSpectralModel,
     ExpCutoffPowerLaw3FGLSpectralModel,
     ExpCutoffPowerLawSpectralModel,
     GaussianSpatialModel,
+    GaussianSpectralModel,
     LogParabolaNormSpectralModel,
     LogParabolaSpectralModel,
     Models,
@@ -60,10 +75,13 @@ from gammapy.modeling.models import (
 from ..errors import LATFileError, XMLModelError
 from ..utils import atomic_output
 from .diffuse import read_galactic_diffuse_cube
+from .dmfit import LATDMFitSpectralModel
 from .spectral import (
     FileFunctionSpectralModel,
     LATBandSpectralModel,
+    LATBrokenPowerLaw2SpectralModel,
     LATExpCutoffSpectralModel,
+    LATSmoothBrokenPowerLawSpectralModel,
     LATSuperExpCutoff2SpectralModel,
     LATSuperExpCutoffSpectralModel,
 )
@@ -174,7 +192,57 @@ _SPECTRA = {
     ),
     "ConstantValue": (ConstantSpectralModel, [_P("Value", "const", DNDE, aliases=("Normalization",))]),
     "FileFunction": (FileFunctionSpectralModel, [_P("Normalization", "norm")]),
+    "SmoothBrokenPowerLaw": (
+        LATSmoothBrokenPowerLawSpectralModel,
+        [
+            _P("Prefactor", "amplitude", DNDE),
+            _P("Index1", "index1", sign=-1),
+            _P("Scale", "reference", "MeV"),
+            _P("Index2", "index2", sign=-1),
+            _P("BreakValue", "ebreak", "MeV"),
+            _P("Beta", "beta"),
+        ],
+    ),
+    "BrokenPowerLaw2": (
+        LATBrokenPowerLaw2SpectralModel,
+        [
+            _P("Integral", "amplitude", FLUX),
+            _P("Index1", "index1", sign=-1),
+            _P("Index2", "index2", sign=-1),
+            _P("BreakValue", "ebreak", "MeV"),
+            _P("LowerLimit", "emin", "MeV"),
+            _P("UpperLimit", "emax", "MeV"),
+        ],
+    ),
+    "Gaussian": (
+        GaussianSpectralModel,
+        [_P("Prefactor", "amplitude", FLUX), _P("Mean", "mean", "MeV"), _P("Sigma", "sigma", "MeV")],
+    ),
+    "DMFitFunction": (
+        LATDMFitSpectralModel,
+        [
+            _P("norm", "norm"),
+            _P("sigmav", "sigmav"),
+            _P("mass", "mass"),
+            _P("bratio", "bratio"),
+            _P("channel0", "channel0"),
+            _P("channel1", "channel1"),
+        ],
+    ),
 }
+
+#: Parameters added by ``EblAtten::<function>`` to those of the function.
+_EBL_PARAMETERS = ("tau_norm", "redshift", "ebl_model")
+#: Fermitools EBL model index (``ebl_model``) -> Gammapy built-in EBL absorption table.
+EBL_MODELS = {4: "franceschini", 5: "finke", 10: "dominguez"}
+_EBL_NAMES = {
+    0: "Kneiske 2004 best fit", 1: "Primack 2005", 2: "Kneiske 2004 high UV", 3: "Stecker 2006",
+    4: "Franceschini 2008", 5: "Finke 2010", 6: "Gilmore 2010", 7: "Stecker 2006 fast evolution",
+    8: "Salamon & Stecker 1998", 9: "generic (Finke)", 10: "Dominguez 2011", 11: "Kneiske & Dole 2010",
+    12: "Kneiske & Dole 2010 with CMB", 13: "Gilmore 2010", 14: "Gilmore 2012 fiducial",
+    15: "Gilmore 2012 fixed", 16: "Scully 2014 low opacity", 17: "Scully 2014 high opacity",
+    18: "Inoue 2013", 19: "Helgason & Kashlinsky 2012",
+}  # fmt: skip
 
 # Spectra of map cubes are dimensionless multipliers of the cube.
 _NORM_SPECTRA = {
@@ -344,6 +412,10 @@ def _read_spectrum(elem, src_name, spatial_is_cube, folder, variables):
     stype = _SPECTRUM_ALIASES.get(stype, stype)
     where = f"source '{src_name}', spectrum {elem.get('type')!r}"
     xml_pars = _read_xml_parameters(elem, where)
+    if stype and stype.startswith("EblAtten::"):
+        if spatial_is_cube:
+            raise XMLModelError(f"{where}: EBL attenuation of a map cube is not supported")
+        return _read_ebl_spectrum(elem, stype, xml_pars, where, src_name, folder, variables)
     if stype == "PowerLaw" and ("Integral" in xml_pars or "PhotonFlux" in xml_pars):
         stype = "PowerLaw2"  # integral-flux parametrisation written with the PowerLaw type name
     table = _NORM_SPECTRA if spatial_is_cube else _SPECTRA
@@ -354,6 +426,14 @@ def _read_spectrum(elem, src_name, spatial_is_cube, folder, variables):
         )
     cls, spec = table[stype]
     matched = _match_parameters(xml_pars, spec, where)
+    if stype == "DMFitFunction":
+        fname = elem.get("file")
+        if not fname:
+            raise XMLModelError(f"{where}: DMFitFunction needs the yield table in its 'file' attribute")
+        path, exists = _resolve(fname, folder, variables)
+        if not exists:
+            raise _MissingFile(path, "DMFitFunction yield table")
+        return _apply(LATDMFitSpectralModel.read(path), matched)
     if stype == "FileFunction":
         fname = elem.get("file")
         if not fname:
@@ -367,6 +447,42 @@ def _read_spectrum(elem, src_name, spatial_is_cube, folder, variables):
     else:
         model = cls()
     return _apply(model, matched)
+
+
+def _read_ebl_spectrum(elem, stype, xml_pars, where, src_name, folder, variables):
+    """``EblAtten::<function>``: the function times an EBL absorption of Gammapy."""
+    missing = [name for name in _EBL_PARAMETERS if name not in xml_pars]
+    if missing:
+        raise XMLModelError(f"{where}: parameter(s) {missing} missing (found {sorted(xml_pars)})")
+    base_type = stype.split("::", 1)[1]
+    base = ET.Element("spectrum", {k: v for k, v in elem.attrib.items() if k != "type"})
+    base.set("type", base_type)
+    for par in elem.findall("parameter"):
+        if par.get("name") not in _EBL_PARAMETERS:
+            base.append(par)
+    model = _read_spectrum(base, src_name, False, folder, variables)
+    index = int(round(xml_pars["ebl_model"]["value"]))
+    if index not in EBL_MODELS:
+        known = ", ".join(f"{k} ({_EBL_NAMES[k]})" for k in EBL_MODELS)
+        raise XMLModelError(
+            f"{where}: EBL model {index} ({_EBL_NAMES.get(index, 'unknown')}) has no Gammapy table; "
+            f"supported ebl_model values: {known}"
+        )
+    redshift = xml_pars["redshift"]
+    tau = xml_pars["tau_norm"]
+    try:
+        ebl = EBLAbsorptionNormSpectralModel.read_builtin(
+            EBL_MODELS[index], redshift=redshift["value"], alpha_norm=tau["value"]
+        )
+    except OSError as exc:
+        raise LATFileError(
+            f"{where}: cannot read Gammapy's {EBL_MODELS[index]!r} EBL table (in $GAMMAPY_DATA/ebl): {exc}"
+        ) from exc
+    for par, d in ((ebl.redshift, redshift), (ebl.alpha_norm, tau)):
+        par.frozen = not d["free"]
+        par.min, par.max = d["min"], d["max"]
+        par.error = d["error"]
+    return model * ebl
 
 
 def _read_spatial(elem, src_name, folder, variables, geom=None):
@@ -421,7 +537,26 @@ def _source_to_sky_model(src, folder, variables, geom=None):
         norm.value *= factor
         norm.min *= factor
         norm.max *= factor
-    return SkyModel(spatial_model=spatial, spectral_model=spectral, name=name)
+    apply_irf = {
+        "exposure": True,
+        # an isotropic intensity is unchanged by the PSF; convolving it inside the map would only
+        # lose the counts the PSF moves across the map edges
+        "psf": not isinstance(spatial, ConstantSpatialModel),
+        "edisp": _bool_attr(src, "apply_edisp", f"source '{name}'", default=True),
+    }
+    return SkyModel(spatial_model=spatial, spectral_model=spectral, name=name, apply_irf=apply_irf)
+
+
+def _bool_attr(elem, key, where, default):
+    text = elem.get(key)
+    if text is None or not text.strip():
+        return default
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise XMLModelError(f"{where}: attribute {key}={text!r} is neither true nor false")
 
 
 def _models_from_root(root, folder, variables, missing_files, origin, geom=None):
@@ -670,19 +805,60 @@ def _write_spectrum(src_elem, model, is_cube, where, out_folder):
                 f" (use {', '.join(c.__name__ for c in _NORM_BY_CLASS)})"
             )
     else:
+        ebl = _split_ebl(model)
+        if ebl is not None:
+            model, ebl = ebl
         model = to_lat_spectral_model(model)
         if type(model) not in _SPECTRA_BY_CLASS:
             raise XMLModelError(
                 f"{where}: spectral model {type(model).__name__} has no gtlike XML equivalent"
             )
         xml_type, spec = _SPECTRA_BY_CLASS[type(model)]
-    attrs = {"type": xml_type, "normPar": spec[0].xml}
-    if isinstance(model, FileFunctionSpectralModel):
+        if ebl is not None:
+            xml_type = f"EblAtten::{xml_type}"
+    attrs = {"type": xml_type, "normPar": "sigmav" if xml_type == "DMFitFunction" else spec[0].xml}
+    if isinstance(model, (FileFunctionSpectralModel, LATDMFitSpectralModel)):
         if not model.filename:
-            raise XMLModelError(f"{where}: FileFunction spectrum has no file name")
+            raise XMLModelError(f"{where}: {xml_type} spectrum has no file name")
         attrs["file"] = _file_attr(model.filename, out_folder)
     elem = ET.SubElement(src_elem, "spectrum", attrs)
     _write_parameters(elem, model, spec, where, norm_first=True)
+    if not is_cube and ebl is not None:
+        _write_ebl_parameters(elem, ebl, where)
+
+
+def _split_ebl(model):
+    """``(function, EBL absorption)`` of a product with an EBL absorption, else None."""
+    if isinstance(model, CompoundSpectralModel) and model.operator is operator.mul:
+        for a, b in ((model.model1, model.model2), (model.model2, model.model1)):
+            if isinstance(b, EBLAbsorptionNormSpectralModel):
+                return a, b
+    return None
+
+
+def _write_ebl_parameters(elem, ebl, where):
+    filename = str(getattr(ebl, "filename", "") or "")
+    index = None
+    from gammapy.modeling.models.spectral import EBL_DATA_BUILTIN
+
+    for key, name in EBL_MODELS.items():
+        stem = Path(EBL_DATA_BUILTIN[name]).name.split(".")[0]
+        if stem and stem in filename:
+            index = key
+    if index is None:
+        raise XMLModelError(
+            f"{where}: EBL absorption from {filename or 'an in-memory table'} is none of the Fermitools EBL "
+            f"models with a Gammapy table ({', '.join(EBL_MODELS.values())})"
+        )
+    for name, par in (("tau_norm", ebl.alpha_norm), ("redshift", ebl.redshift)):
+        attrs = {"name": name, "value": _fmt(par.value), "scale": "1.0"}
+        if np.isfinite(par.min):
+            attrs["min"] = _fmt(par.min)
+        if np.isfinite(par.max):
+            attrs["max"] = _fmt(par.max)
+        attrs["free"] = "0" if par.frozen else "1"
+        ET.SubElement(elem, "parameter", attrs)
+    ET.SubElement(elem, "parameter", {"name": "ebl_model", "value": str(index), "scale": "1.0", "free": "0"})
 
 
 def _write_spatial(src_elem, model, where, out_folder):
@@ -743,9 +919,10 @@ def _models_to_root(models, out_folder):
         if model.temporal_model is not None:
             log.warning("%s: temporal model not representable in XML; ignored", where)
         is_point = isinstance(model.spatial_model, PointSpatialModel)
-        src = ET.SubElement(
-            root, "source", {"name": model.name, "type": "PointSource" if is_point else "DiffuseSource"}
-        )
+        attrs = {"name": model.name, "type": "PointSource" if is_point else "DiffuseSource"}
+        if not model.apply_irf.get("edisp", True):
+            attrs["apply_edisp"] = "false"
+        src = ET.SubElement(root, "source", attrs)
         # spectrum first, as gtlike writes it; the spatial type decides the spectrum flavour
         tmp = ET.Element("tmp")
         stype = _write_spatial(tmp, model.spatial_model, where, out_folder)

@@ -10,8 +10,9 @@ from astropy.time import Time
 from gammapy.data import Observation
 
 from ..data import LATEventList, read_events, read_spacecraft
-from ..data.constants import EVENT_CLASSES, EVENT_TYPE_BITS, EVENT_TYPE_PARTITIONS
+from ..data.constants import EVENT_TYPE_BITS, EVENT_TYPE_PARTITIONS
 from ..data.evtypes import evtype_mask
+from ..data.passes import default_irf_name, irf_mismatch
 from ..errors import LATDataError, SelectionError
 from ..irf import LATIRFs
 from ..livetime import LivetimeCube
@@ -25,9 +26,6 @@ _PARTITION_MASKS = tuple(
     sum(EVENT_TYPE_BITS[name] for name in names) for names in EVENT_TYPE_PARTITIONS.values()
 )
 
-#: Current IRF version per pass, used when a file does not say which IRFs go with it.
-_IRF_VERSION = {"P8R2": "V6", "P8R3": "V3"}
-
 
 def _freeze(value):
     """Hashable form of livetime-cube options (dicts, lists, quantities)."""
@@ -38,28 +36,6 @@ def _freeze(value):
     if isinstance(value, u.Quantity):
         return (float(value.value) if value.isscalar else tuple(value.value.ravel()), str(value.unit))
     return value
-
-
-def default_irf_name(pass_ver, evclass):
-    """IRF name for a pass version and event class, e.g. ``("P8R3", 128) -> "P8R3_SOURCE_V3"``.
-
-    Returns None when it cannot be determined.
-    """
-    if not pass_ver or evclass is None:
-        return None
-    pass_ver = str(pass_ver).upper()
-    names = [name for name, bit in EVENT_CLASSES.items() if bit == int(evclass)]
-    if not names or pass_ver not in _IRF_VERSION:
-        return None
-    return f"{pass_ver}_{names[0]}_{_IRF_VERSION[pass_ver]}"
-
-
-def _irf_class_and_pass(irf_name):
-    """``("SOURCE", "P8R2")`` from ``"P8R2_SOURCE_V6"`` (None where it cannot be told)."""
-    parts = str(irf_name).upper().split("_")
-    pass_ver = parts[0] if parts and parts[0].startswith("P8") else None
-    evclass = parts[1] if len(parts) >= 3 else None
-    return evclass, pass_ver
 
 
 class _ResponseCache:
@@ -132,10 +108,18 @@ class LATObservation(Observation):
             raise TypeError(f"events must be a LATEventList, got {type(events).__name__}")
         self.lat_events = events
         self.spacecraft = spacecraft
-        self.evclass = evclass if evclass is not None else events.dss.evclass
-        self.evtype = int(evtype) if evtype is not None else (events.dss.evtype or 3)
+        self.evclass = evclass if evclass is not None else events.evclass
+        if evtype is None:
+            evtype = events.dss.evtype
+        if evtype is None:
+            # Pass 6/7: the conversion-type cut is the event-type selection (0 FRONT, 1 BACK)
+            conv = events.dss.conversion_type_range
+            evtype = {(0.0, 0.0): 1, (1.0, 1.0): 2}.get(tuple(conv) if conv else None, 3)
+        self.evtype = int(evtype)
         self.check_selection = bool(check_selection)
-        self.irf_name = self._check_irf_name(irf_name or default_irf_name(events.pass_ver, self.evclass))
+        if not irf_name:
+            irf_name = default_irf_name(events.header.get("PASS_VER") or events.pass_ver, self.evclass, events.dss)
+        self.irf_name = self._check_irf_name(irf_name)
         self.zmax = self._check_zmax(zmax)
         self.caldb = caldb
         self.ltcube_kwargs = dict(ltcube_kwargs or {})
@@ -219,31 +203,28 @@ class LATObservation(Observation):
 
     # ------------------------------------------------------------------- selection
     def _check_irf_name(self, irf_name):
+        """The IRF name must match a recorded ``IRF_VERSION``; an IRF of another pass or event
+        class than the events is a warning (it is sometimes done on purpose, e.g. P8R2 data with
+        P8R3 IRFs)."""
         if irf_name is None or not self.check_selection:
             return irf_name
-        dss = self.lat_events.dss
+        events = self.lat_events
         recorded = None
-        for cut in dss:
+        for cut in events.dss:
             if cut.type.upper() == "IRF_VERSION":
                 recorded = cut.value.strip()
-        source = self.lat_events.source
+        source = events.source
         if recorded and recorded.upper() != str(irf_name).upper():
             raise SelectionError(
                 f"IRF {irf_name} does not match IRF_VERSION={recorded} in the DSS keywords of {source}"
             )
-        irf_class, irf_pass = _irf_class_and_pass(irf_name)
-        data_pass = self.lat_events.pass_ver
-        if irf_pass and data_pass and irf_pass != str(data_pass).upper():
-            raise SelectionError(f"IRF {irf_name} is for {irf_pass}, but {source} holds {data_pass} events")
-        if irf_class and self.evclass is not None:
-            expected = EVENT_CLASSES.get(irf_class)
-            if expected is not None and int(self.evclass) != expected:
-                names = [k for k, v in EVENT_CLASSES.items() if v == int(self.evclass)]
-                raise SelectionError(
-                    f"IRF {irf_name} is for event class {irf_class} ({expected}), but the events of "
-                    f"{source} were selected with event class {int(self.evclass)} "
-                    f"({names[0] if names else 'unknown'}) (DSS BIT_MASK(EVENT_CLASS))"
-                )
+        irf_pass = str(irf_name).upper().split("_")[0]
+        data_pass = events.pass_ver
+        if irf_pass.startswith("P8") and data_pass and str(data_pass).upper().startswith("P8") and irf_pass != str(data_pass).upper():
+            log.warning(f"IRF {irf_name} is for {irf_pass}, but {source} holds {data_pass} events")
+        problem = irf_mismatch(irf_name, events.header.get("PASS_VER") or data_pass, self.evclass, events.dss)
+        if problem:
+            log.warning(f"{problem} ({source}); the exposure will not match the events")
         return irf_name
 
     @property

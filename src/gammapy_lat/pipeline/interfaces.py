@@ -17,7 +17,7 @@ from ..data import (
     read_events,
     write_counts_map,
 )
-from ..data.gti import gti_from_met, merge_intervals, met_from_gti
+from ..data.gti import gti_from_met, merge_intervals, met_from_gti, normalize_time_keywords
 from ..errors import CALDBError, LATFileError
 from ..irf import CALDB
 from ..irf.io import write_exposure_cube as write_cube
@@ -60,7 +60,7 @@ def ft1_gti(path):
     try:
         with fits.open(path, memmap=False) as hdulist:
             gti = hdulist["GTI"].data
-            header = hdulist["EVENTS"].header.copy()
+            header = normalize_time_keywords(hdulist["EVENTS"].header, f"FT1 file {path}")
             start, stop = merge_intervals(gti["START"], gti["STOP"])
     except KeyError as exc:
         raise LATFileError(f"FT1 file {path} lacks the EVENTS or GTI extension") from exc
