@@ -13,6 +13,8 @@ __all__ = [
     "CALDBError",
     "LivetimeCubeError",
     "ConfigError",
+    "OutputError",
+    "ResourceLimitError",
 ]
 
 
@@ -64,3 +66,15 @@ class LivetimeCubeError(GammapyLATError, ValueError):
 
 class ConfigError(GammapyLATError, ValueError):
     """An analysis configuration is invalid."""
+
+
+class OutputError(GammapyLATError, OSError):
+    """An output cannot be written: folder not writable, disk full, unusable name, folder in use."""
+
+
+class ResourceLimitError(GammapyLATError, ValueError):
+    """The estimated memory, disk space or number of tasks of a request exceeds the limit.
+
+    The message gives the estimate, the limit and how to raise it
+    (see `gammapy_lat.utils.resources`).
+    """
