@@ -804,14 +804,60 @@ def angular_separation_deg(ra, dec, ra0, dec0):
     return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0, 1))))
 
 
+def _check_rows(path, column, values, bad, why, what="column"):
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        row = int(rows[0])
+        raise LATDataError(
+            f"FT1 file {path}: {what} {column} is {why} in row {row} ({column}={float(values[row])!r}; "
+            f"{rows.size} bad row(s) in all): such events cannot be selected or binned correctly"
+        )
+
+
+def _validate_events(path, table):
+    """Event values that cannot be right are an error naming the file, column and first bad row."""
+    time = np.asarray(table["TIME"], dtype=float)
+    _check_rows(path, "TIME", time, ~np.isfinite(time), "not finite")
+    energy = np.asarray(table["ENERGY"], dtype=float)
+    _check_rows(path, "ENERGY", energy, ~np.isfinite(energy), "not finite")
+    _check_rows(path, "ENERGY", energy, energy <= 0, "not positive")
+    ra = np.asarray(table["RA"], dtype=float)
+    _check_rows(path, "RA", ra, ~np.isfinite(ra), "not finite")
+    dec = np.asarray(table["DEC"], dtype=float)
+    _check_rows(path, "DEC", dec, ~np.isfinite(dec), "not finite")
+    _check_rows(path, "DEC", dec, np.abs(dec) > 90, "outside [-90, 90] deg")
+    if "ZENITH_ANGLE" in table.colnames:
+        zenith = np.asarray(table["ZENITH_ANGLE"], dtype=float)
+        with np.errstate(invalid="ignore"):
+            _check_rows(path, "ZENITH_ANGLE", zenith, ~((zenith >= 0) & (zenith <= 180)), "outside [0, 180] deg")
+
+
+def _validate_gti(path, start, stop):
+    """GTI rows with a non-finite bound or STOP < START are errors; empty ones are dropped (warning)."""
+    what = "GTI column"
+    _check_rows(path, "START", start, ~np.isfinite(start), "not finite", what)
+    _check_rows(path, "STOP", stop, ~np.isfinite(stop), "not finite", what)
+    inverted = np.flatnonzero(stop < start)
+    if inverted.size:
+        row = int(inverted[0])
+        raise LATDataError(
+            f"FT1 file {path}: GTI row {row} has STOP={float(stop[row])!r} before START={float(start[row])!r} "
+            f"({inverted.size} such row(s)); the good time intervals are corrupt"
+        )
+    empty = int(np.count_nonzero(stop == start))
+    if empty:
+        log.warning(f"FT1 file {path}: dropping {empty} empty GTI row(s) (STOP == START)")
+
+
 def _read_one(path):
+    from ..utils.fitsfile import missing_extension_error, open_fits, read_error
+
     try:
-        with fits.open(path, memmap=False) as hdulist:
-            names = [hdu.name for hdu in hdulist]
+        with open_fits(path, "FT1 file") as hdulist:
             if "EVENTS" not in hdulist:
-                raise LATFileError(f"FT1 file {path} has no EVENTS extension (extensions: {', '.join(names)})")
+                raise missing_extension_error(path, "FT1 file", "EVENTS", hdulist)
             if "GTI" not in hdulist:
-                raise LATFileError(f"FT1 file {path} has no GTI extension (extensions: {', '.join(names)})")
+                raise missing_extension_error(path, "FT1 file", "GTI", hdulist)
             events_hdu = hdulist["EVENTS"]
             header = events_hdu.header.copy()
             table = Table.read(events_hdu)
@@ -832,13 +878,15 @@ def _read_one(path):
                     "tlmin": header.get(f"TLMIN{idx}"),
                     "tlmax": header.get(f"TLMAX{idx}"),
                 }
-    except OSError as exc:
-        if isinstance(exc, LATFileError):
-            raise
-        raise LATFileError(f"Cannot read FT1 file {path}: {exc}") from exc
+    except LATFileError:
+        raise
+    except (OSError, ValueError, TypeError, EOFError, IndexError) as exc:
+        raise read_error(path, "FT1 file", exc) from exc
     missing = [c for c in _REQUIRED_EVENT_COLUMNS if c not in table.colnames]
     if missing:
         raise LATFileError(f"FT1 file {path}: EVENTS lacks required column(s) {', '.join(missing)}")
+    _validate_events(path, table)
+    _validate_gti(path, start, stop)
     table.meta = {}
     if table["TIME"].dtype != np.float64:
         table["TIME"] = table["TIME"].astype(np.float64)
