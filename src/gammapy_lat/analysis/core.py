@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from ..errors import ConfigError, GammapyLATError
+from ..utils import folder_lock
 from .config import AnalysisConfig
 from .modelbuilder import add_background_models, build_models
 from .products import (
@@ -196,9 +197,11 @@ class Analysis:
         if unknown:
             raise ConfigError(f"Unknown step(s) {unknown}: choose from {', '.join(STEPS)}")
         self.records = []
-        for step in STEPS:
-            if step in steps:
-                getattr(self, step)(force=force)
+        # one run at a time per output folder (the lock of the all-sky pipeline)
+        with folder_lock(self.outdir, what="analysis or pipeline run"):
+            for step in STEPS:
+                if step in steps:
+                    getattr(self, step)(force=force)
         text = self.summary()
         log.debug("\n" + text)
         return text
