@@ -24,6 +24,7 @@ Example
     parallel: {n_jobs: 2, backend: multiprocessing}
 """
 import glob
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
@@ -104,6 +105,20 @@ class WcsGeomConfig(_Base):
     frame: Literal["galactic", "icrs"] = "galactic"
     proj: str = "CAR"
 
+    @model_validator(mode="after")
+    def _check_size(self):
+        from ..data.binning import WCS_PROJECTIONS
+
+        if not all(0 < w <= 360 for w in self.width):
+            raise ValueError(f"geom.width {list(self.width)} deg: each width must be in (0, 360]")
+        if not all(round(w / self.binsz) >= 1 for w in self.width):
+            raise ValueError(f"geom.width {list(self.width)} deg is smaller than one pixel of {self.binsz} deg")
+        if not -90 <= self.center[1] <= 90:
+            raise ValueError(f"geom.center latitude {self.center[1]} deg is outside [-90, 90]")
+        if self.proj.upper() not in WCS_PROJECTIONS:
+            raise ValueError(f"geom.proj {self.proj!r} is not a WCS projection; use one of {', '.join(WCS_PROJECTIONS)}")
+        return self
+
 
 class HpxGeomConfig(_Base):
     """HEALPix geometry (all-sky) given by its order, ``nside = 2**order``."""
@@ -121,12 +136,22 @@ class HpxGeomConfig(_Base):
 class ComponentConfig(_Base):
     """One binning component: energy range and bins, event types, zenith cut and geometry."""
 
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.+-]+$")
+    name: str
     energy: EnergyBinningConfig = EnergyBinningConfig()
     evtype: Union[int, list[str]] = 3
     zmax: float = Field(90.0, gt=0, le=180)
     geom: Annotated[Union[WcsGeomConfig, HpxGeomConfig], Field(discriminator="type")] = WcsGeomConfig()
     exposure: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value):
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*", value) or len(value) > 100:
+            raise ValueError(
+                f"component name {value!r} must start with a letter, digit or '_' and hold only letters, "
+                "digits and _.+- (at most 100 characters): it names the folder outdir/<name> of the products"
+            )
+        return value
 
     @field_validator("evtype", mode="before")
     @classmethod
@@ -220,15 +245,16 @@ class AllSkyConfig(_Base):
         ConfigError
             If the file cannot be read or does not validate.
         """
+        from ..utils.yamlio import read_yaml_text
+
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"Cannot read pipeline config {path}: {exc.strerror}") from exc
+        text = read_yaml_text(path, "Pipeline config")
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"Pipeline config {path} is not valid YAML: {exc}") from exc
+        except RecursionError:
+            raise ConfigError(f"Pipeline config {path} is not valid YAML: nested too deeply") from None
         if not isinstance(data, dict):
             raise ConfigError(f"Pipeline config {path} must be a mapping, got {type(data).__name__}")
         config = cls.from_dict(data, source=str(path))
@@ -241,7 +267,8 @@ class AllSkyConfig(_Base):
             return cls.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg'].removeprefix('Value error, ')}"
+                for err in exc.errors()
             )
             raise ConfigError(f"Invalid pipeline config {source}: {problems}") from None
 

@@ -36,6 +36,7 @@ __all__ = [
     "make_exposure_tile",
     "assemble_exposure",
     "read_gti_partial",
+    "product_figures",
 ]
 
 log = logging.getLogger(__name__)
@@ -217,3 +218,25 @@ def assemble_exposure(output, tiles, ltcube, component, irfs):
             data[tile_slice(geom, tile)] = hdu.data
     write_exposure_cube(output, geom, data, ltcube, component, irfs)
     return {"exposure_max_cm2s": float(data.max())}
+
+
+# ------------------------------------------------------------------------------ figures
+def product_figures(kind, path):
+    """The figures of a final product, as its step returned them, read back from the file.
+
+    Used when a run finds the final products already made but not their figures (a run killed
+    after computing them and before writing ``manifest.json``).
+    """
+    if kind == "ltcube":
+        from ..livetime import LivetimeCube
+
+        cube = LivetimeCube.read(path)
+        return {"livetime_max_s": float(cube.livetime.sum(axis=1).max().to_value("s"))}
+    from gammapy.maps import Map
+
+    data = np.asarray(Map.read(path).data)
+    if kind == "ccube":
+        return {"nevents": int(data.sum())}
+    if kind == "bexpmap":
+        return {"exposure_max_cm2s": float(data.max())}
+    return {}
