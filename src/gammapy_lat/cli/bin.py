@@ -1,7 +1,7 @@
 """``gammapy-lat bin``: counts cubes and maps with gtbin semantics."""
 import click
 
-from .common import clobber_option, handle_errors, outfile_option
+from .common import check_output, clobber_option, handle_errors, outfile_option
 from .select import YesNo
 
 __all__ = ["bin_command"]
@@ -53,6 +53,7 @@ def bin_command(
     """
     from ..data import bin_events, make_counts_geom, read_counts_geom, read_events, read_spacecraft, write_counts_map
 
+    check_output(outfile, clobber)
     if like is not None:
         values = dict(nxpix=nxpix, nypix=nypix, binsz=binsz, xref=xref, yref=yref, emin=emin, emax=emax, enumbins=enumbins, ebinfile=ebinfile)
         given = [f"--{name}" for name in _GEOMETRY_OPTIONS if values[name] is not None]

@@ -10,7 +10,7 @@ import numpy as np
 import astropy.units as u
 from astropy.coordinates import SkyCoord
 
-from .common import clobber_option, handle_errors, outfile_option
+from .common import check_output, clobber_option, handle_errors, outfile_option
 
 __all__ = ["expcube_command", "psf_command", "drm_command"]
 
@@ -40,10 +40,13 @@ def _load(ltcube, irf_name, evtype, caldb, psf=False, edisp=False):
 
 
 def _energy_edges(emin, emax, enumbins):
+    from ..utils.resources import check_memory
+
     if None in (emin, emax, enumbins):
         return None
-    if not (0 < emin < emax) or enumbins < 1:
+    if not (0 < emin < emax < np.inf) or enumbins < 1:
         raise click.BadParameter(f"need 0 < emin < emax and enumbins >= 1 (got {emin}, {emax}, {enumbins})")
+    check_memory(8.0 * 16 * enumbins, f"{enumbins} energy bins", advice="use fewer energy bins")
     return np.geomspace(emin, emax, enumbins + 1) * u.MeV
 
 
@@ -86,8 +89,16 @@ def expcube_command(ltcube, irf_name, evtype, caldb, cmap, nxpix, nypix, binsz, 
     from ..irf import make_exposure_map
     from ..irf.io import write_exposure_cube
 
+    from ..data.binning import check_wcs_parameters
+
+    check_output(outfile, clobber)
     edges = _energy_edges(emin, emax, enumbins)
     sky_given = None not in (nxpix, nypix, binsz, xref, yref)
+    if sky_given:
+        nplanes = (enumbins or 1) + 1
+        nxpix, nypix, binsz, xref, yref, proj = check_wcs_parameters(
+            nxpix, nypix, binsz, xref, yref, proj, nplanes=nplanes, itemsize=8, what="exposure cube"
+        )
     if cmap is not None:
         counts_geom = _read_counts_geom(cmap)
         image = counts_geom.to_image()
@@ -103,7 +114,7 @@ def expcube_command(ltcube, irf_name, evtype, caldb, cmap, nxpix, nypix, binsz, 
             skydir=SkyCoord(xref, yref, unit="deg", frame=frame),
             npix=(nxpix, nypix),
             binsz=binsz,
-            proj=proj.upper(),
+            proj=proj,
             frame=frame,
         )
     if edges is None:
@@ -121,8 +132,8 @@ def expcube_command(ltcube, irf_name, evtype, caldb, cmap, nxpix, nypix, binsz, 
 
 
 def _position(ra, dec):
-    if not (-90 <= dec <= 90):
-        raise click.BadParameter(f"dec must be within [-90, 90], got {dec}")
+    if not (-90 <= dec <= 90) or not np.isfinite(ra):
+        raise click.BadParameter(f"need a finite ra and dec within [-90, 90], got ra={ra}, dec={dec}")
     return SkyCoord(ra, dec, unit="deg", frame="icrs")
 
 
@@ -145,9 +156,13 @@ def psf_command(ltcube, irf_name, evtype, caldb, ra, dec, emin, emax, nenergies,
 
     from ..irf import make_psf_map
     from ..utils import write_fits_atomic
+    from ..utils.resources import check_memory
 
-    if not (0 < emin < emax) or nenergies < 2 or ntheta < 2 or thetamax <= 0:
-        raise click.BadParameter("need 0 < emin < emax, nenergies >= 2, ntheta >= 2 and thetamax > 0")
+    check_output(outfile, clobber)
+    if not (0 < emin < emax < np.inf) or nenergies < 2 or ntheta < 2 or not 0 < thetamax <= 180:
+        raise click.BadParameter("need 0 < emin < emax, nenergies >= 2, ntheta >= 2 and 0 < thetamax <= 180")
+    check_memory(8.0 * 8 * nenergies * ntheta, f"A PSF table of {nenergies} energies x {ntheta} separations",
+                 advice="use fewer energies or separations")
     energy_axis = MapAxis.from_nodes(np.geomspace(emin, emax, nenergies) * u.MeV, name="energy_true", interp="log")
     # separations spaced quadratically, as gtpsf: thetamax * (i / ntheta)**2
     rad_axis = MapAxis.from_nodes(thetamax * (np.arange(ntheta) / ntheta) ** 2 * u.deg, name="rad")
@@ -191,6 +206,8 @@ def drm_command(ltcube, irf_name, evtype, caldb, ra, dec, cmap, emin, emax, enum
     from ..irf.io import edisp_kernel_gtdrm_hdulist
     from ..utils import write_fits_atomic
 
+    check_output(outfile, clobber)
+    _position(ra, dec)
     edges = _energy_edges(emin, emax, enumbins)
     if edges is None and cmap is not None:
         edges = _read_counts_geom(cmap).axes["energy"].edges.to("MeV")

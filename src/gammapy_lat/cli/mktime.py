@@ -1,7 +1,7 @@
 """``gammapy-lat mktime``: good-time selection from the spacecraft file (gtmktime)."""
 import click
 
-from .common import clobber_option, handle_errors, outfile_option
+from .common import check_output, clobber_option, handle_errors, outfile_option
 from .select import OPTIONAL_FLOAT, YesNo
 
 __all__ = ["mktime_command"]
@@ -46,6 +46,7 @@ def mktime_command(
     from ..data import mktime, read_events, read_spacecraft
 
     del apply_filter  # the Fermitools parameter no longer changes the result
+    check_output(outfile, clobber, ascii_name=True)  # FT1 files record their name (FILENAME)
     events = read_events(evfile)
     spacecraft = read_spacecraft(scfile)
     result = mktime(
