@@ -176,6 +176,8 @@ class SimulationConfig(_Base):
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{filename}: invalid YAML: {exc}") from exc
+        except RecursionError:
+            raise ConfigError(f"{filename}: invalid YAML: nested too deeply") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{filename}: the configuration must be a mapping of keys")
         try:
@@ -195,7 +197,9 @@ class SimulationConfig(_Base):
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"Simulation config {path} does not exist")
-        return cls.from_yaml(path.read_text(), filename=str(path))
+        from ..utils.yamlio import read_yaml_text
+
+        return cls.from_yaml(read_yaml_text(path, "Simulation config"), filename=str(path))
 
     @classmethod
     def default(cls):
