@@ -52,7 +52,13 @@ class FilterExpressionError(GammapyLATError, ValueError):
         self.position = position
         text = message
         if expression is not None and position is not None:
-            text = f"{message}\n  {expression}\n  {' ' * position}^"
+            shown, caret = expression, position
+            if len(expression) > 100:  # a window around the position
+                start = max(0, position - 40)
+                shown = ("..." if start else "") + expression[start : start + 80]
+                shown += "..." if start + 80 < len(expression) else ""
+                caret = position - start + (3 if start else 0)
+            text = f"{message}\n  {shown}\n  {' ' * caret}^"
         super().__init__(text)
 
 

@@ -738,9 +738,17 @@ class LATEventList:
         creator : str, optional
             ``CREATOR`` keyword (default ``gammapy-lat <version>``).
         """
+        from ..errors import OutputError
+
         hdulist = self.to_hdulist(creator=creator)
         if "FILENAME" in hdulist[0].header:
-            hdulist[0].header["FILENAME"] = str(path).split("/")[-1]
+            name = str(path).split("/")[-1]
+            if not name.isascii():
+                raise OutputError(
+                    f"Output file name {name!r} has non-ASCII characters, which the FITS header card "
+                    "FILENAME cannot hold; choose an ASCII name"
+                )
+            hdulist[0].header["FILENAME"] = name
         return write_fits_atomic(hdulist, path, overwrite=overwrite, checksum=True)
 
 
@@ -804,13 +812,13 @@ def angular_separation_deg(ra, dec, ra0, dec0):
     return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0, 1))))
 
 
-def _check_rows(path, column, values, bad, why, what="column"):
+def _check_rows(path, column, values, bad, why, what="column", consequence="such events cannot be selected or binned correctly"):
     rows = np.flatnonzero(bad)
     if rows.size:
         row = int(rows[0])
         raise LATDataError(
             f"FT1 file {path}: {what} {column} is {why} in row {row} ({column}={float(values[row])!r}; "
-            f"{rows.size} bad row(s) in all): such events cannot be selected or binned correctly"
+            f"{rows.size} bad row(s) in all): {consequence}"
         )
 
 
@@ -834,9 +842,9 @@ def _validate_events(path, table):
 
 def _validate_gti(path, start, stop):
     """GTI rows with a non-finite bound or STOP < START are errors; empty ones are dropped (warning)."""
-    what = "GTI column"
-    _check_rows(path, "START", start, ~np.isfinite(start), "not finite", what)
-    _check_rows(path, "STOP", stop, ~np.isfinite(stop), "not finite", what)
+    what, consequence = "GTI column", "the good time intervals are corrupt"
+    _check_rows(path, "START", start, ~np.isfinite(start), "not finite", what, consequence)
+    _check_rows(path, "STOP", stop, ~np.isfinite(stop), "not finite", what, consequence)
     inverted = np.flatnonzero(stop < start)
     if inverted.size:
         row = int(inverted[0])
