@@ -28,6 +28,7 @@ __all__ = [
     "MEMORY_ENV",
     "TASKS_ENV",
     "set_limits",
+    "reset_limits",
     "memory_limit",
     "task_limit",
     "check_memory",
@@ -57,6 +58,11 @@ def set_limits(max_memory_gb=None, max_tasks=None):
         if not int(max_tasks) >= 1:
             raise ConfigError(f"The task limit must be >= 1, got {max_tasks}")
         _OVERRIDE["tasks"] = int(max_tasks)
+
+
+def reset_limits():
+    """Forget the limits given to `set_limits` (back to the environment variables and defaults)."""
+    _OVERRIDE.update(memory=None, tasks=None)
 
 
 def _physical_memory():
@@ -101,7 +107,8 @@ def task_limit():
 
 
 def _gb(nbytes):
-    return f"{nbytes / _GB:.3g} GB"
+    gb = nbytes / _GB
+    return f"{gb:,.0f} GB" if gb >= 1000 else f"{gb:.3g} GB"
 
 
 def check_memory(nbytes, what, advice=None):
