@@ -533,3 +533,50 @@ def test_allsky_limits_can_be_raised(files, tmp_path):
     result = CliRunner().invoke(cli, ["allsky", str(path), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "tasks" in result.output
+
+
+def test_allsky_bad_spacecraft_rows_fail_the_tasks(files, tmp_path):
+    """The pipeline reads FT2 files through the same checks: the livetime cannot go negative."""
+    from gammapy_lat.pipeline import PipelineError
+
+    path = _allsky(files, tmp_path)
+    config = yaml.safe_load(path.read_text())
+    config["ft2"] = str(files["ft2_neglt"])
+    path.write_text(yaml.safe_dump(config))
+    exc, message = invoke(["allsky", path, "--no-progress"])
+    assert isinstance(exc, PipelineError)
+    check_message(message, ["ft2_neglt.fits", "LIVETIME is negative", "row 100"], multiline=True)
+    assert not (tmp_path / "out" / "c" / "ltcube.fits").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "allsky"])
+def test_unwritable_outdir_checked_before_work(files, shared_path, command):
+    import os
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="gammapy-lat-ro-")
+    try:
+        os.chmod(base, 0o755)
+        folder = os.path.join(base, "readonly")
+        os.mkdir(folder, 0o555)
+        outdir = os.path.join(folder, "out")
+        config = os.path.join(base, "config.yaml")
+        kit = shared_path / "data"
+        if command == "run":
+            data = {"general": {"outdir": outdir}, "datasets": [{
+                "instrument": "dl4", "name": "fermi", "format": "ogip",
+                "path": str(kit / "gammapy-data/joint-crab/spectra/fermi/pha_obs0.fits")}]}
+        else:
+            data = {"ft1": str(kit / "lat/crab-1day/ft1.fits.gz"), "ft2": str(kit / "lat/crab-1day/ft2.fits.gz"),
+                    "outdir": outdir, "components": [{"name": "c"}]}
+        with open(config, "w") as fh:
+            yaml.safe_dump(data, fh)
+        invoke([command, os.path.join(base, "no-such-config.yaml")])  # loads the modules as this user
+        with _as_unprivileged():
+            exc, message = invoke([command, config])
+    finally:
+        os.chmod(os.path.join(base, "readonly"), 0o755)
+        shutil.rmtree(base)
+    assert isinstance(exc, (OutputError, ConfigError)), message
+    check_message(message, ["out", "not writable"])
+    assert "Traceback" not in message

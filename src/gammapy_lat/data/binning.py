@@ -47,6 +47,8 @@ MAX_HPX_ORDER = 29
 
 
 def _number(name, value, kind=float):
+    if isinstance(value, np.generic):
+        value = value.item()  # messages show 0.5, not np.float64(0.5)
     try:
         number = kind(value)
     except (TypeError, ValueError):
