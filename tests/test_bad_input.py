@@ -278,8 +278,16 @@ def test_nside_8192_refused_before_allocation(files, crab_day):
         reset_limits()
 
 
-def test_memory_limit_settings(monkeypatch):
+def test_memory_limit_settings(files, monkeypatch):
     from gammapy_lat.utils.resources import check_memory, memory_limit
+
+    # the command-line option, for this command only
+    args = _bin(files, *_wcs())
+    exc, message = invoke(["--max-memory", "0.000001", *args])
+    assert isinstance(exc, ResourceLimitError)
+    check_message(message, ["10 x 10 pixels x 20 plane(s)", "above the limit of 1e-06 GB (--max-memory)"])
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
 
     monkeypatch.setenv("GAMMAPY_LAT_MAX_MEMORY", "2")
     assert memory_limit() == (2e9, "GAMMAPY_LAT_MAX_MEMORY")

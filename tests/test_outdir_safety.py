@@ -126,8 +126,8 @@ def test_two_runs_on_one_outdir(shared_path, home, tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys
-            from gammapy_lat.pipeline.engine import outdir_lock
-            with outdir_lock({str(outdir)!r}):
+            from gammapy_lat.utils.io import folder_lock
+            with folder_lock({str(outdir)!r}):
                 print("locked", flush=True)
                 sys.stdin.readline()
         """)],

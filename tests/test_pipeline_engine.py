@@ -130,7 +130,7 @@ def test_outdir_lock(tmp_path):
         # the same process may take the lock again (nested runs); another one may not
         with outdir_lock(tmp_path):
             pass
-        code = f"from gammapy_lat.pipeline.engine import outdir_lock\nwith outdir_lock({str(tmp_path)!r}): pass"
+        code = f"from gammapy_lat.utils.io import folder_lock\nwith folder_lock({str(tmp_path)!r}): pass"
         other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert other.returncode != 0 and "is in use by another" in other.stderr
 

@@ -115,7 +115,7 @@ def check_nside(nside, what="nside"):
     return value
 
 
-def check_livetime_request(nside, nbins, phibins=0, roi=None, n_chunks=1):
+def check_livetime_request(nside, nbins, phibins=0, roi=None, n_chunks=1, copies=None):
     """Validate the binning of a livetime cube and refuse one that would not fit in memory.
 
     Runs in microseconds, before any spacecraft data are read or arrays allocated.
@@ -128,6 +128,9 @@ def check_livetime_request(nside, nbins, phibins=0, roi=None, n_chunks=1):
         ``(lon, lat, radius)`` in deg.
     n_chunks : int
         Number of partial cubes held at once (time chunks, parallel jobs).
+    copies : int, optional
+        Number of (livetime, weighted livetime) array pairs held at once; default
+        ``n_chunks + 3`` (the partial cubes, their sum and the reordered result).
 
     Raises
     ------
@@ -162,7 +165,8 @@ def check_livetime_request(nside, nbins, phibins=0, roi=None, n_chunks=1):
         margin = 2 * 1.4 * np.sqrt(np.pi / 3) / nside
         npix *= (1 - np.cos(min(np.radians(radius) + margin, np.pi))) / 2
         what += f" in a {radius:g} deg region"
-    nbytes = livetime_cube_bytes(npix, int(nbins), int(phibins), copies=int(n_chunks) + 3)
+    copies = int(n_chunks) + 3 if copies is None else int(copies)
+    nbytes = livetime_cube_bytes(npix, int(nbins), int(phibins), copies=copies)
     check_memory(nbytes, what, advice="use a smaller NSIDE or a region of interest")
     return nside
 

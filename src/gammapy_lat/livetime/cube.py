@@ -548,7 +548,8 @@ class LivetimeCube:
 
         nside = number("NSIDE")
         try:
-            nside = check_livetime_request(nside, max(number("NBRBINS"), 1), max(number("PHIBINS", 0), 0), n_chunks=0)
+            # reading holds the columns read and the all-sky arrays they fill
+            nside = check_livetime_request(nside, max(number("NBRBINS"), 1), max(number("PHIBINS", 0), 0), copies=2)
         except LivetimeCubeError as exc:
             raise LATFileError(f"Livetime cube {filename}: keyword NSIDE={nside} in EXPOSURE: {exc}") from None
         except ResourceLimitError as exc:
@@ -656,7 +657,7 @@ class LivetimeCube:
 
             roi = (float(hdr["ROI_RA"]), float(hdr["ROI_DEC"]), float(hdr["ROI_RAD"]))
             try:
-                check_livetime_request(nside, nbins, nphi, roi=roi, n_chunks=0)
+                check_livetime_request(nside, nbins, nphi, roi=roi, copies=2)
             except LivetimeCubeError as exc:
                 raise LATFileError(f"Livetime cube {filename}: keywords ROI_RA/ROI_DEC/ROI_RAD: {exc}") from None
             pixels = roi_pixels(nside, cube.nest, frame, *roi)
