@@ -244,8 +244,8 @@ def check_output_path(path, overwrite=False, ascii_name=False):
             f"Output file name {path.name!r} has non-ASCII characters, which FITS headers (FILENAME) "
             "cannot hold; choose an ASCII name"
         )
-    if len(path.name.encode()) > 255 - len(TMP_PREFIX) - 40:
-        raise OutputError(f"Output file name {path.name[:40]}... is too long ({len(path.name)} characters)")
+    if len(path.name.encode()) > 255:
+        raise OutputError(f"Output file name {path.name[:40]}... is too long ({len(path.name.encode())} bytes, at most 255)")
     check_output_dir(path.parent if str(path.parent) else Path("."))
     return path
 
