@@ -105,7 +105,9 @@ class StepState:
         for stale in sorted(old - set(rel)):
             path = self._inside(stale)
             if path is None:
-                log.warning(f"{self.path}: ignoring the entry {stale!r} of step '{name}', which is not inside {self.outdir}")
+                log.warning(
+                    f"{self.path}: ignoring the entry {stale!r} of step '{name}', which is not inside {self.outdir}"
+                )
                 continue
             if path.is_file() and not path.is_symlink():
                 path.unlink()
