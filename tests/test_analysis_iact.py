@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from gammapy_lat.analysis import Analysis, AnalysisConfig
 from gammapy_lat.cli import cli
+from gammapy_lat.utils.io import TMP_PREFIX
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -59,7 +60,7 @@ def test_hess_crab_3d_products(hess_3d):
         "report/sed.png",
     ]:
         assert (out / name).is_file(), name
-    assert not list(out.rglob(".tmp-*"))
+    assert not list(out.rglob(TMP_PREFIX + "*"))
     assert set(_status(hess_3d).values()) == {"ran"}
     assert hess_3d.fit_result["success"]
     # the theta2 excess at the Crab is significant and the table covers the four runs' events

@@ -17,6 +17,7 @@ from astropy.io import fits
 from gammapy.maps import Map
 
 from gammapy_lat.pipeline import AllSkyConfig, AllSkyPipeline
+from gammapy_lat.utils.io import TMP_PREFIX
 
 EMIN, EMAX, NBINS = 200.0, 20000.0, 20
 # centre of the gtbin counts cube and of the gtexpcube2 cube of the kit (Crab, Galactic)
@@ -147,7 +148,7 @@ def test_crab_chunks_equal_single_pass(crab_day, caldb_path, single_pass, tmp_pa
 
 
 def _all_products_readable(outdir):
-    names = [p for p in outdir.rglob("*.fits") if not p.name.startswith(".tmp-")]
+    names = [p for p in outdir.rglob("*.fits") if not p.name.startswith(TMP_PREFIX)]
     for path in names:
         with fits.open(path, memmap=False) as hdulist:
             for hdu in hdulist:
@@ -166,7 +167,7 @@ def test_crab_kill_and_resume(crab_day, caldb_path, single_pass, tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            done = [p for p in partials.rglob("*.fits") if not p.name.startswith(".tmp-")] if partials.exists() else []
+            done = [p for p in partials.rglob("*.fits") if not p.name.startswith(TMP_PREFIX)] if partials.exists() else []
             if len([p for p in done if p.parent.name == "counts"]) >= 4:
                 break
             time.sleep(0.05)
@@ -185,6 +186,6 @@ def test_crab_kill_and_resume(crab_day, caldb_path, single_pass, tmp_path):
     result = AllSkyPipeline(AllSkyConfig.from_dict(cfg)).run()
     assert result.report.n_present >= n_before
     assert result.report.n_done == result.report.n_tasks - result.report.n_present
-    assert not list((tmp_path / "out").rglob(".tmp-*"))
+    assert not list((tmp_path / "out").rglob(TMP_PREFIX + "*"))
     _all_products_readable(tmp_path / "out")
     check_against_single_pass(result.products, single_pass, crab_day)

@@ -8,6 +8,7 @@ from gammapy_lat.pipeline import AllSkyConfig, Executor, PipelineError, Task, Ta
 from gammapy_lat.pipeline.engine import outdir_lock
 from gammapy_lat.utils import atomic_output
 from gammapy_lat.utils.hashing import content_hash, file_identity
+from gammapy_lat.utils.io import TMP_PREFIX
 
 
 def write_square(output, value):
@@ -72,7 +73,7 @@ def test_failure_keeps_completed_partials(tmp_path):
     done = [p.output.exists() for p in parts]
     assert done == [True, True, False, True]
     assert not final.output.exists()
-    assert not list(tmp_path.glob(".tmp-*"))
+    assert not list(tmp_path.glob(TMP_PREFIX + "*"))
     # the failure is recorded next to the missing product; a rerun clears it and retries
     assert "bad input 3" in (tmp_path / (parts[2].output.name + ".failed")).read_text()
     graph, parts, final = make_graph(tmp_path, [1, 2, 3, 4])
@@ -107,14 +108,31 @@ def test_file_identity_and_hash(tmp_path):
 
 
 def test_outdir_lock(tmp_path):
-    stale = tmp_path / "partials" / ".tmp-abc-x.fits"
+    import subprocess
+    import sys
+
+    from gammapy_lat.utils.io import _host_hash, temporary_path
+
+    # a temporary file of this package whose writer has ended, one of a running process (this
+    # one) and a file of another program with a similar name
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / "partials" / f"{TMP_PREFIX}{_host_hash()}-{dead.pid}-0-0123abcd-x.fits"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"truncated")
+    live = temporary_path(tmp_path / "partials" / "y.fits")
+    live.write_bytes(b"being written")
+    foreign = tmp_path / "partials" / ".tmp-abc-x.fits"
+    foreign.write_bytes(b"not ours")
     with outdir_lock(tmp_path):
         assert not stale.exists()
-        with pytest.raises(PipelineError, match="in use"):
-            with outdir_lock(tmp_path):
-                pass
+        assert live.exists() and foreign.exists()
+        # the same process may take the lock again (nested runs); another one may not
+        with outdir_lock(tmp_path):
+            pass
+        code = f"from gammapy_lat.utils.io import folder_lock\nwith folder_lock({str(tmp_path)!r}): pass"
+        other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert other.returncode != 0 and "is in use by another" in other.stderr
 
 
 def test_config_errors(tmp_path):

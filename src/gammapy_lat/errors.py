@@ -17,6 +17,8 @@ __all__ = [
     "SimulationError",
     "PipelineError",
     "MissingSharedData",
+    "OutputError",
+    "ResourceLimitError",
 ]
 
 
@@ -54,7 +56,13 @@ class FilterExpressionError(GammapyLATError, ValueError):
         self.position = position
         text = message
         if expression is not None and position is not None:
-            text = f"{message}\n  {expression}\n  {' ' * position}^"
+            shown, caret = expression, position
+            if len(expression) > 100:  # a window around the position
+                start = max(0, position - 40)
+                shown = ("..." if start else "") + expression[start : start + 80]
+                shown += "..." if start + 80 < len(expression) else ""
+                caret = position - start + (3 if start else 0)
+            text = f"{message}\n  {shown}\n  {' ' * caret}^"
         super().__init__(text)
 
 
@@ -84,3 +92,13 @@ class PipelineError(GammapyLATError, RuntimeError):
 
 class MissingSharedData(GammapyLATError, RuntimeError):
     """The reference data kit (or a file in it) is not available (tests and benchmarks)."""
+class OutputError(GammapyLATError, OSError):
+    """An output cannot be written: folder not writable, disk full, unusable name, folder in use."""
+
+
+class ResourceLimitError(GammapyLATError, ValueError):
+    """The estimated memory, disk space or number of tasks of a request exceeds the limit.
+
+    The message gives the estimate, the limit and how to raise it
+    (see `gammapy_lat.utils.resources`).
+    """

@@ -32,12 +32,15 @@ from pydantic import (
 )
 from regions import CircleSkyRegion, PointSkyRegion
 
+from ..data.binning import WCS_PROJECTIONS
 from ..data.constants import DEFAULT_FILTER
 from ..data.evtypes import EvclassField, EvtypeField
 from ..data.paths import resolve_paths
-from ..errors import ConfigError, LATFileError
-from ..utils import atomic_output
+from ..errors import CALDBError, ConfigError, GammapyLATError, LATFileError
+from ..irf import CALDB
+from ..utils import atomic_output, check_output_dir
 from ..utils.config import AngleType, BaseConfig, EnergyType, SolidAngleType, TimeType
+from ..utils.resources import check_memory
 
 __all__ = [
     "AnalysisConfig",
@@ -57,6 +60,50 @@ TEMPLATE_PATH = Path(__file__).resolve().parent / "templates"
 TEMPLATES = ("lat", "iact", "joint")
 
 
+#: Names of datasets blocks (they name folders of the output): no leading dot, no '/'.
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$"
+
+
+def _show(quantity):
+    """A quantity for messages: ``-200 MeV`` (never a numpy repr)."""
+    return f"{float(quantity.value):g} {quantity.unit.to_string()}".strip()
+
+
+def _positive_energy(value, key):
+    if value is not None and not 0 < value.value < np.inf:
+        raise ValueError(f"{key}={_show(value)}: energies must be positive and finite")
+    return value
+
+
+def _positive_angle(value, key, upper):
+    if not 0 < value.to_value("deg") <= upper:
+        raise ValueError(f"{key}={_show(value)} must be in (0, {upper}] deg")
+    return value
+
+
+def _zenith_angle(value, key):
+    if not 0 < value.to_value("deg") <= 180:
+        raise ValueError(f"{key}={_show(value)} must be in (0, 180] deg")
+    return value
+
+
+def _check_map_size(wcs, energy_axes, ncomponents=1):
+    """Refuse a map geometry whose datasets would not fit in the memory limit."""
+    nx = wcs.width.width.to_value("deg") / wcs.binsize.to_value("deg")
+    ny = wcs.width.height.to_value("deg") / wcs.binsize.to_value("deg")
+    nbins = sum(axis.n_bins or 0 for axis in energy_axes) or 1
+    # counts, background, model, masks (float32) per reconstructed bin, exposure per true bin
+    nbytes = 8.0 * 4 * max(nx, 1) * max(ny, 1) * nbins * ncomponents
+    try:
+        check_memory(
+            nbytes,
+            f"geom: maps of {int(max(nx, 1))} x {int(max(ny, 1))} pixels x {nbins} energy bins",
+            advice="use larger pixels (geom.wcs.binsize), a smaller width or fewer energy bins",
+        )
+    except GammapyLATError as exc:
+        raise ValueError(str(exc)) from None
+
+
 # --------------------------------------------------------------------------------------------
 # Small building blocks
 # --------------------------------------------------------------------------------------------
@@ -71,6 +118,10 @@ class SkyCoordConfig(BaseConfig):
     def _both_or_none(self):
         if (self.lon is None) != (self.lat is None):
             raise ValueError("give both 'lon' and 'lat' or neither")
+        if self.lat is not None and not -90 <= self.lat.to_value("deg") <= 90:
+            raise ValueError(f"lat={_show(self.lat)} is outside [-90, 90] deg")
+        if self.lon is not None and not np.isfinite(self.lon.to_value("deg")):
+            raise ValueError(f"lon={_show(self.lon)} is not finite")
         return self
 
     @property
@@ -89,6 +140,13 @@ class CircleConfig(SkyCoordConfig):
 
     radius: Optional[AngleType] = None
 
+    @field_validator("radius")
+    @classmethod
+    def _positive_radius(cls, value):
+        if value is not None and not 0 < value.to_value("deg") <= 180:
+            raise ValueError(f"radius={_show(value)} must be in (0, 180] deg (null for a point)")
+        return value
+
     def to_region(self):
         """`~regions.CircleSkyRegion`, `~regions.PointSkyRegion` or None when the centre is unset."""
 
@@ -106,10 +164,15 @@ class EnergyRangeConfig(BaseConfig):
     min: Optional[EnergyType] = None
     max: Optional[EnergyType] = None
 
+    @field_validator("min", "max")
+    @classmethod
+    def _positive(cls, value, info):
+        return _positive_energy(value, info.field_name)
+
     @model_validator(mode="after")
     def _ordered(self):
         if self.min is not None and self.max is not None and self.min >= self.max:
-            raise ValueError(f"energy range is empty: min={self.min} is not below max={self.max}")
+            raise ValueError(f"energy range is empty: min={_show(self.min)} is not below max={_show(self.max)}")
         return self
 
     @property
@@ -125,10 +188,15 @@ class EnergyAxisConfig(BaseConfig):
     nbins: Optional[int] = Field(None, ge=1)
     nbins_per_decade: Optional[float] = Field(None, gt=0)
 
+    @field_validator("min", "max")
+    @classmethod
+    def _positive(cls, value, info):
+        return _positive_energy(value, info.field_name)
+
     @model_validator(mode="after")
     def _check(self):
         if self.min is not None and self.max is not None and self.min >= self.max:
-            raise ValueError(f"energy axis is empty: min={self.min} is not below max={self.max}")
+            raise ValueError(f"energy axis is empty: min={_show(self.min)} is not below max={_show(self.max)}")
         if self.nbins is not None and self.nbins_per_decade is not None:
             raise ValueError("give either 'nbins' or 'nbins_per_decade', not both")
         return self
@@ -138,6 +206,16 @@ class EnergyAxisConfig(BaseConfig):
         return self.min is not None and self.max is not None and (
             self.nbins is not None or self.nbins_per_decade is not None
         )
+
+    @property
+    def n_bins(self):
+        """Number of bins of the axis (None when incomplete), computed without building it."""
+        if not self.is_set:
+            return None
+        if self.nbins is not None:
+            return self.nbins
+        decades = np.log10(self.max.to_value(self.min.unit) / self.min.value)
+        return max(int(np.ceil(decades * self.nbins_per_decade - 1e-6)), 1)
 
     def to_axis(self, name="energy"):
         """`~gammapy.maps.MapAxis` with log-spaced edges, or None when incomplete."""
@@ -176,6 +254,11 @@ class WidthConfig(BaseConfig):
     width: AngleType = "5 deg"
     height: AngleType = "5 deg"
 
+    @field_validator("width", "height")
+    @classmethod
+    def _positive(cls, value, info):
+        return _positive_angle(value, info.field_name, upper=360)
+
 
 class ExclusionConfig(BaseConfig):
     """Exclusion regions: a mask file, a DS9 region file and/or circles given here."""
@@ -186,6 +269,11 @@ class ExclusionConfig(BaseConfig):
     # geometry of the exclusion mask made from regions for 1D analyses (3D uses the dataset geometry)
     width: AngleType = "6 deg"
     binsize: AngleType = "0.02 deg"
+
+    @field_validator("width", "binsize")
+    @classmethod
+    def _positive(cls, value, info):
+        return _positive_angle(value, info.field_name, upper=360)
 
     @field_validator("regions")
     @classmethod
@@ -247,6 +335,19 @@ class WcsConfig(BaseConfig):
     binsize_irf: AngleType = "0.2 deg"
     proj: str = "CAR"
 
+    @field_validator("binsize", "binsize_irf")
+    @classmethod
+    def _positive(cls, value, info):
+        return _positive_angle(value, info.field_name, upper=180)
+
+    @field_validator("proj")
+    @classmethod
+    def _projection(cls, value):
+
+        if value.strip().upper() not in WCS_PROJECTIONS:
+            raise ValueError(f"proj {value!r} is not a WCS projection; use one of {', '.join(WCS_PROJECTIONS)}")
+        return value.strip().upper()
+
 
 class IACTAxesConfig(BaseConfig):
     energy: EnergyAxisConfig = EnergyAxisConfig(min="1 TeV", max="10 TeV", nbins=5)
@@ -297,7 +398,7 @@ class IACTDatasetsConfig(BaseConfig):
     """IACT DL3 data reduced with Gammapy's makers."""
 
     instrument: Literal["iact"]
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.+-]+$")
+    name: str = Field(..., pattern=NAME_PATTERN)
     datastore: str
     observations: ObservationSelectionConfig = ObservationSelectionConfig()
     type: Literal["3d", "1d"] = "3d"
@@ -337,6 +438,7 @@ class IACTDatasetsConfig(BaseConfig):
         if not self.geom.axes.energy.is_set:
             raise ValueError("geom.axes.energy needs min, max and nbins")
         _check_fit_range(self.fit_range, self.geom.axes.energy)
+        _check_map_size(self.geom.wcs, [self.geom.axes.energy, self.geom.axes.energy_true])
         return self
 
 
@@ -354,6 +456,11 @@ class LATSelectionConfig(BaseConfig):
     tmin: Optional[float] = None
     tmax: Optional[float] = None
     roi: CircleConfig = CircleConfig()
+
+    @field_validator("zmax")
+    @classmethod
+    def _zenith(cls, value):
+        return _zenith_angle(value, "zmax")
 
     @model_validator(mode="after")
     def _check(self):
@@ -381,6 +488,23 @@ class LATLivetimeConfig(BaseConfig):
     binsz: AngleType = "1 deg"
     dcostheta: float = Field(0.025, gt=0, le=1)
     zmax: Optional[AngleType] = None
+
+    @field_validator("nside")
+    @classmethod
+    def _nside(cls, value):
+        if value is not None and (value & (value - 1) or value > 2**29):
+            raise ValueError(f"nside={value} must be a power of 2 between 1 and {2**29}")
+        return value
+
+    @field_validator("binsz")
+    @classmethod
+    def _binsz(cls, value):
+        return _positive_angle(value, "binsz", upper=180)
+
+    @field_validator("zmax")
+    @classmethod
+    def _zenith(cls, value):
+        return None if value is None else _zenith_angle(value, "zmax")
 
 
 class LATComponentConfig(BaseConfig):
@@ -429,7 +553,7 @@ class LATDatasetsConfig(BaseConfig):
     """Fermi-LAT events and spacecraft files, reduced with `gammapy_lat.makers`."""
 
     instrument: Literal["lat"]
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.+-]+$")
+    name: str = Field(..., pattern=NAME_PATTERN)
     events: Union[str, List[str]]
     spacecraft: Union[str, List[str]]
     key_aliases: ClassVar[dict] = {"irf": "irf_name", "irfs": "irf_name"}
@@ -468,6 +592,7 @@ class LATDatasetsConfig(BaseConfig):
         if len(set(names)) != len(names):
             raise ValueError(f"component names are not unique: {names}")
         _check_fit_range(self.fit_range, self.geom.axes.energy)
+        _check_map_size(self.geom.wcs, [self.geom.axes.energy, self.geom.axes.energy_true], len(self.components) or 1)
         return self
 
 
@@ -478,7 +603,7 @@ class DL4DatasetsConfig(BaseConfig):
     """Datasets that are already reduced."""
 
     instrument: Literal["dl4"]
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.+-]+$")
+    name: str = Field(..., pattern=NAME_PATTERN)
     format: Literal["gammapy", "ogip", "fermipy"]
     path: Union[str, List[str]]
     models: Optional[str] = None
@@ -664,6 +789,10 @@ class AnalysisConfig(BaseConfig):
     """
 
     config_kind: ClassVar[str] = "analysis config"
+    pattern_messages: ClassVar[dict] = {
+        NAME_PATTERN: "name {input!r} must start with a letter, digit or '_' and hold only letters, digits and "
+        "_.+- (it names folders of the output)"
+    }
 
     general: GeneralConfig = GeneralConfig()
     datasets: List[DatasetsBlock] = Field(..., min_length=1)
@@ -870,13 +999,39 @@ class AnalysisConfig(BaseConfig):
                 need(f"{key}.caldb", block.caldb, kind="dir")
                 for jdx, comp in enumerate(block.components):
                     need(f"{key}.components[{jdx}].isodiff", comp.isodiff)
+                problems.extend(self._check_irf(key, block))
         for idx, entry in enumerate(self.models):
             need(f"models[{idx}].file", entry.file)
             if entry.catalog is not None:
                 need(f"models[{idx}].catalog.catalog", entry.catalog.catalog)
                 need(f"models[{idx}].catalog.extdir", entry.catalog.extdir, kind="dir")
+
+        try:
+            check_output_dir(self.outdir, what="general.outdir")
+        except GammapyLATError as exc:
+            problems.append(str(exc))
         if problems:
             raise ConfigError("Invalid analysis config: " + "; ".join(problems))
+
+    def _check_irf(self, key, block):
+        """Problems with the IRF of a LAT block: unknown name, event type or missing CALDB file."""
+
+        if block.caldb is not None:
+            path = self.resolve_path(block.caldb)
+            if not path.is_dir():
+                return []  # reported as a missing folder
+        elif os.environ.get("CALDB"):
+            path = Path(os.environ["CALDB"])
+        else:
+            return [f"{key}.caldb: not set and the environment variable CALDB is not set"]
+        evtypes = [c.evtype for c in block.components] or [block.selection.evtype]
+        try:
+            caldb = CALDB(path)
+            for evtype in evtypes:
+                caldb.check_irf(block.irf_name, evtype, psf=True, edisp=block.edisp.enabled)
+        except CALDBError as exc:
+            return [f"{key}.irf_name {block.irf_name!r}: {exc}"]
+        return []
 
     def set_logging(self):
         """Configure logging from ``general.log`` (``logging.basicConfig``).

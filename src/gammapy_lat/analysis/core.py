@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError
 from ..estimators import excess_map, light_curve, sed_points, ts_map
 from ..makers.utils import energy_mask
-from ..utils import atomic_output, write_fits_atomic
+from ..utils import atomic_output, folder_lock, write_fits_atomic
 from ..utils.hashing import content_hash, file_identity
 from .config import AnalysisConfig
 from .modelbuilder import add_background_models, build_models
@@ -209,9 +209,11 @@ class Analysis:
         if unknown:
             raise ConfigError(f"Unknown step(s) {unknown}: choose from {', '.join(STEPS)}")
         self.records = []
-        for step in STEPS:
-            if step in steps:
-                getattr(self, step)(force=force)
+        # one run at a time per output folder (the lock of the all-sky pipeline)
+        with folder_lock(self.outdir, what="analysis or pipeline run"):
+            for step in STEPS:
+                if step in steps:
+                    getattr(self, step)(force=force)
         text = self.summary()
         log.debug("\n" + text)
         return text

@@ -14,6 +14,7 @@ from gammapy.datasets import DATASET_REGISTRY, Datasets
 from gammapy.modeling.models import Models
 
 from ..utils import atomic_output
+from ..utils.io import is_inside
 
 __all__ = [
     "StepState",
@@ -38,27 +39,56 @@ class StepState:
         self.steps = {}
         if self.path.exists():
             try:
-                self.steps = json.loads(self.path.read_text()).get("steps", {})
-            except (OSError, ValueError):
+                steps = json.loads(self.path.read_text()).get("steps", {})
+                if not isinstance(steps, dict):
+                    raise ValueError("'steps' is not a mapping")
+                self.steps = {k: v for k, v in steps.items() if isinstance(v, dict)}
+            except (OSError, ValueError, AttributeError, UnicodeDecodeError):
                 log.warning(f"Ignoring unreadable state file {self.path}; all steps will run")
 
+    def _inside(self, product):
+        """``outdir / product`` if it is a relative path inside the output folder, else None.
+
+        The state file is data on disk: an entry such as ``../x`` or ``/abs/path`` (edited by
+        hand, or copied from another folder) must never make a run read or delete a file outside
+        the output folder.
+        """
+        if not isinstance(product, str) or not product or Path(product).is_absolute():
+            return None
+        path = self.outdir / product
+        return path if is_inside(path, self.outdir) else None
+
+    def _products(self, name):
+        products = self.steps.get(name, {}).get("products", [])
+        return products if isinstance(products, list) else []
+
     def is_done(self, name, key):
-        """Whether step ``name`` ran with ``key`` and all its products exist."""
+        """Whether step ``name`` ran with ``key`` and all its products exist inside the output folder."""
         entry = self.steps.get(name)
         if entry is None or entry.get("key") != key:
             return False
-        return all((self.outdir / p).exists() for p in entry.get("products", []))
+        paths = [self._inside(p) for p in self._products(name)]
+        return all(path is not None and path.exists() for path in paths)
 
     def products(self, name):
-        return [self.outdir / p for p in self.steps.get(name, {}).get("products", [])]
+        return [path for p in self._products(name) if (path := self._inside(p)) is not None]
 
     def record(self, name, key, products):
-        """Store a finished step and remove the files of its previous run that are not reused."""
+        """Store a finished step and remove the files of its previous run that are not reused.
+
+        Only regular files inside the output folder are removed; entries of the state file that
+        point elsewhere are ignored with a warning.
+        """
         rel = sorted({str(Path(p).resolve().relative_to(self.outdir.resolve())) for p in products})
-        old = set(self.steps.get(name, {}).get("products", []))
-        for stale in old - set(rel):
-            path = self.outdir / stale
-            if path.is_file():
+        old = set(p for p in self._products(name) if isinstance(p, str))
+        for stale in sorted(old - set(rel)):
+            path = self._inside(stale)
+            if path is None:
+                log.warning(
+                    f"{self.path}: ignoring the entry {stale!r} of step '{name}', which is not inside {self.outdir}"
+                )
+                continue
+            if path.is_file() and not path.is_symlink():
                 path.unlink()
         self.steps[name] = {"key": key, "products": rel}
         self.save()

@@ -6,6 +6,9 @@ add it to ``COMMANDS``.
 """
 import importlib
 import logging
+import os
+import signal
+import threading
 
 import click
 
@@ -63,10 +66,53 @@ class _LazyGroup(click.Group):
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     help="Logging level.",
 )
-def cli(log_level):
+@click.option(
+    "--max-memory",
+    type=click.FloatRange(0, None),
+    default=None,
+    metavar="GB",
+    help="Refuse requests estimated to need more memory (GB; 0: no limit). "
+    "Default: $GAMMAPY_LAT_MAX_MEMORY, else half of the physical memory.",
+)
+@click.option(
+    "--max-tasks",
+    type=click.IntRange(1, None),
+    default=None,
+    help="Refuse all-sky runs of more tasks. Default: $GAMMAPY_LAT_MAX_TASKS, else 200000.",
+)
+def cli(log_level, max_memory, max_tasks):
     """gammapy-lat: Fermi-LAT data reduction in Gammapy.
 
     Fermitools-compatible subcommands (select, mktime, bin, ltcube, expcube, psf, drm) and the
     analysis runner (run, config, validate).
     """
+    from ..utils.resources import reset_limits, set_limits
+
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    reset_limits()
+    set_limits(max_memory_gb=max_memory, max_tasks=max_tasks)
+    ctx = click.get_current_context()
+    ctx.call_on_close(reset_limits)
+    _terminate_on_sigterm(ctx)
+
+
+_MAIN_PID = []
+
+
+def _on_sigterm(signum, frame):
+    if os.getpid() not in _MAIN_PID:
+        # a worker forked by the command (terminated by its pool): die at once, as by default;
+        # its temporary files are removed by the command once the pool has ended
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    # unwinds the stack like Ctrl-C: atomic outputs remove their temporary files
+    raise SystemExit(128 + signum)
+
+
+def _terminate_on_sigterm(ctx):
+    """Make SIGTERM in the command's process clean up as Ctrl-C does."""
+    if threading.current_thread() is threading.main_thread():
+        _MAIN_PID[:] = [os.getpid()]
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))

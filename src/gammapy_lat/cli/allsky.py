@@ -52,6 +52,9 @@ def allsky_command(config, n_jobs, backend, ray_address, progress, dry_run):
             click.echo(f"  {task.label} -> {task.output}")
         return
 
+    from ..utils import check_output_dir
+
+    check_output_dir(cfg.outdir, what="outdir")
     bar = None
     if progress:
         from tqdm.auto import tqdm

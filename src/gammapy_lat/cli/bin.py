@@ -1,7 +1,7 @@
 """``gammapy-lat bin``: counts cubes and maps with gtbin semantics."""
 import click
 
-from .common import clobber_option, handle_errors, outfile_option
+from .common import check_output, clobber_option, handle_errors, outfile_option
 from .select import YesNo
 
 # Imports of gammapy and of the package's layers are deferred into the commands: importing
@@ -63,6 +63,7 @@ def bin_command(
         write_counts_map,
     )
 
+    check_output(outfile, clobber)
     if like is not None:
         values = dict(nxpix=nxpix, nypix=nypix, binsz=binsz, xref=xref, yref=yref, emin=emin, emax=emax, enumbins=enumbins, ebinfile=ebinfile)
         given = [f"--{name}" for name in _GEOMETRY_OPTIONS if values[name] is not None]

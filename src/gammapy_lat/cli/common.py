@@ -5,7 +5,17 @@ import click
 
 from ..errors import GammapyLATError
 
-__all__ = ["handle_errors", "clobber_option", "outfile_option", "irf_name_option"]
+__all__ = ["handle_errors", "clobber_option", "outfile_option", "irf_name_option", "check_output"]
+
+
+def check_output(outfile, clobber, ascii_name=False):
+    """Check before any work that ``outfile`` may be written (exists without --clobber, folder)."""
+    from ..utils import check_output_path
+
+    try:
+        check_output_path(outfile, overwrite=clobber, ascii_name=ascii_name)
+    except FileExistsError:
+        raise FileExistsError(f"Output file {outfile} already exists; use --clobber to overwrite it") from None
 
 
 def handle_errors(func):

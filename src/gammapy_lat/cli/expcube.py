@@ -10,7 +10,7 @@ import click
 import numpy as np
 from astropy.coordinates import SkyCoord
 
-from .common import clobber_option, handle_errors, irf_name_option, outfile_option
+from .common import check_output, clobber_option, handle_errors, irf_name_option, outfile_option
 
 # Imports of gammapy and of the package's layers are deferred into the commands: importing
 # them takes several seconds, and `gammapy-lat --help` or a wrong option must answer at once.
@@ -44,9 +44,13 @@ def _load(ltcube, irf_name, evtype, caldb, psf=False, edisp=False):
 def _energy_edges(emin, emax, enumbins):
     """Energy edges (MeV) of ``--emin --emax --enumbins`` (gtbin LOG binning), or None."""
     from ..data import make_energy_axis
+    from ..utils.resources import check_memory
 
     if None in (emin, emax, enumbins):
         return None
+    if not (0 < emin < emax < np.inf) or enumbins < 1:
+        raise click.BadParameter(f"need 0 < emin < emax and enumbins >= 1 (got {emin}, {emax}, {enumbins})")
+    check_memory(8.0 * 16 * enumbins, f"{enumbins} energy bins", advice="use fewer energy bins")
     return make_energy_axis(emin, emax, enumbins).edges.to("MeV")
 
 
@@ -84,11 +88,18 @@ def expcube_command(ltcube, irf_name, evtype, caldb, cmap, nxpix, nypix, binsz, 
     from gammapy.maps import MapAxis
 
     from ..data import make_counts_geom
+    from ..data.binning import check_wcs_parameters
     from ..irf import make_exposure_map
     from ..irf.io import write_exposure_cube
 
+    check_output(outfile, clobber)
     edges = _energy_edges(emin, emax, enumbins)
     sky_given = None not in (nxpix, nypix, binsz, xref, yref)
+    if sky_given:
+        nplanes = (enumbins or 1) + 1
+        nxpix, nypix, binsz, xref, yref, proj = check_wcs_parameters(
+            nxpix, nypix, binsz, xref, yref, proj, nplanes=nplanes, itemsize=8, what="exposure cube"
+        )
     if cmap is not None:
         counts_geom = _read_counts_geom(cmap)
         image = counts_geom.to_image()
@@ -116,8 +127,8 @@ def expcube_command(ltcube, irf_name, evtype, caldb, cmap, nxpix, nypix, binsz, 
 
 
 def _position(ra, dec):
-    if not (-90 <= dec <= 90):
-        raise click.BadParameter(f"dec must be within [-90, 90], got {dec}")
+    if not (-90 <= dec <= 90) or not np.isfinite(ra):
+        raise click.BadParameter(f"need a finite ra and dec within [-90, 90], got ra={ra}, dec={dec}")
     return SkyCoord(ra, dec, unit="deg", frame="icrs")
 
 
@@ -140,9 +151,13 @@ def psf_command(ltcube, irf_name, evtype, caldb, ra, dec, emin, emax, nenergies,
 
     from ..irf import make_psf_map
     from ..utils import write_fits_atomic
+    from ..utils.resources import check_memory
 
-    if not (0 < emin < emax) or nenergies < 2 or ntheta < 2 or thetamax <= 0:
-        raise click.BadParameter("need 0 < emin < emax, nenergies >= 2, ntheta >= 2 and thetamax > 0")
+    check_output(outfile, clobber)
+    if not (0 < emin < emax < np.inf) or nenergies < 2 or ntheta < 2 or not 0 < thetamax <= 180:
+        raise click.BadParameter("need 0 < emin < emax, nenergies >= 2, ntheta >= 2 and 0 < thetamax <= 180")
+    check_memory(8.0 * 8 * nenergies * ntheta, f"A PSF table of {nenergies} energies x {ntheta} separations",
+                 advice="use fewer energies or separations")
     energy_axis = MapAxis.from_nodes(np.geomspace(emin, emax, nenergies) * u.MeV, name="energy_true", interp="log")
     # separations spaced quadratically, as gtpsf: thetamax * (i / ntheta)**2
     rad_axis = MapAxis.from_nodes(thetamax * (np.arange(ntheta) / ntheta) ** 2 * u.deg, name="rad")
@@ -186,6 +201,8 @@ def drm_command(ltcube, irf_name, evtype, caldb, ra, dec, cmap, emin, emax, enum
     from ..irf.io import edisp_kernel_gtdrm_hdulist
     from ..utils import write_fits_atomic
 
+    check_output(outfile, clobber)
+    _position(ra, dec)
     edges = _energy_edges(emin, emax, enumbins)
     if edges is None and cmap is not None:
         edges = _read_counts_geom(cmap).axes["energy"].edges.to("MeV")

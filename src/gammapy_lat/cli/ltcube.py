@@ -3,7 +3,7 @@ import logging
 
 import click
 
-from .common import clobber_option, handle_errors, outfile_option
+from .common import check_output, clobber_option, handle_errors, outfile_option
 
 # Imports of gammapy and of the package's layers are deferred into the commands: importing
 # them takes several seconds, and `gammapy-lat --help` or a wrong option must answer at once.
@@ -42,15 +42,16 @@ def ltcube_command(evfile, scfile, zmax, nside, binsz, nbins, binning, phibins, 
                    backend, outfile, clobber):
     """Compute a livetime cube from spacecraft data and the GTIs of an event file (gtltcube)."""
     import time
-    from pathlib import Path
 
     from ..data import read_events, read_spacecraft
     from ..livetime import LivetimeCube
+    from ..livetime.compute import check_livetime_request
 
-    if Path(outfile).exists() and not clobber:
-        raise FileExistsError(f"Output file {outfile} already exists; use --clobber to overwrite it")
+    check_output(outfile, clobber)
     if nside is None:
         nside = _nside_from_binsz(binsz) if binsz is not None else 64
+    # before any file is read: a bad NSIDE or region, or a cube too large for memory, stops here
+    check_livetime_request(nside, nbins, phibins, roi=roi, n_chunks=n_jobs)
     events = read_events(evfile)
     spacecraft = read_spacecraft(scfile)
     frame = "galactic" if coordsys.upper() == "GAL" else "icrs"
@@ -76,7 +77,7 @@ def ltcube_command(evfile, scfile, zmax, nside, binsz, nbins, binning, phibins, 
 
 def _nside_from_binsz(binsz):
     """Smallest power of 2 whose pixels are at most ``binsz`` deg (gtltcube's ``binsz`` rule)."""
-    if binsz <= 0:
+    if not binsz > 0:
         raise click.BadParameter(f"--binsz must be > 0, got {binsz}")
     nside = 1
     while 12 * nside * nside < 41252.0 / (binsz * binsz) and nside < 8192:
@@ -99,8 +100,7 @@ def ltsum_command(infiles, outfile, clobber):
 
     from ..livetime import LivetimeCube
 
-    if Path(outfile).exists() and not clobber:
-        raise FileExistsError(f"Output file {outfile} already exists; use --clobber to overwrite it")
+    check_output(outfile, clobber)
     files = []
     for name in infiles:
         if name.startswith("@"):

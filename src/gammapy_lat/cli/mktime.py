@@ -1,7 +1,7 @@
 """``gammapy-lat mktime``: good-time selection from the spacecraft file (gtmktime)."""
 import click
 
-from .common import clobber_option, handle_errors, outfile_option
+from .common import check_output, clobber_option, handle_errors, outfile_option
 from .select import OPTIONAL_FLOAT, YesNo
 
 # Imports of gammapy and of the package's layers are deferred into the commands: importing
@@ -51,6 +51,7 @@ def mktime_command(
     if filter_expr is None:
         filter_expr = DEFAULT_FILTER
     del apply_filter  # the Fermitools parameter no longer changes the result
+    check_output(outfile, clobber, ascii_name=True)  # FT1 files record their name (FILENAME)
     events = read_events(evfile)
     spacecraft = read_spacecraft(scfile)
     result = mktime(

@@ -3,7 +3,7 @@ import logging
 
 import click
 
-from .common import clobber_option, handle_errors, outfile_option
+from .common import check_output, clobber_option, handle_errors, outfile_option
 
 # Imports of gammapy and of the package's layers are deferred into the commands: importing
 # them takes several seconds, and `gammapy-lat --help` or a wrong option must answer at once.
@@ -80,6 +80,7 @@ def select_command(infile, outfile, ra, dec, rad, tmin, tmax, emin, emax, zmin, 
     """
     from ..data import read_events
 
+    check_output(outfile, clobber, ascii_name=True)  # FT1 files record their name (FILENAME)
     tmin = None if tmin is not None and tmin <= 0 else tmin
     tmax = None if tmax is not None and tmax <= 0 else tmax
     if rad is not None and rad >= 180:

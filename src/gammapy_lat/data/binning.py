@@ -20,6 +20,7 @@ from gammapy.maps import HpxGeom, Map, MapAxis, MapCoord, WcsGeom
 
 from ..errors import LATDataError, LATFileError
 from ..utils import write_fits_atomic
+from ..utils.resources import check_memory
 from .ft1 import LATEventList, _creator
 from .ft1 import _now as now
 
@@ -33,9 +34,98 @@ __all__ = [
     "energy_indices",
     "axis_edges",
     "radec_to_galactic",
+    "check_wcs_parameters",
+    "check_hpx_order",
+    "WCS_PROJECTIONS",
 ]
 
 _FRAMES = {"CEL": "icrs", "GAL": "galactic"}
+
+#: The celestial projections of WCS (wcslib), as accepted by gtbin's ``proj``.
+WCS_PROJECTIONS = (
+    "AZP", "SZP", "TAN", "STG", "SIN", "ARC", "ZPN", "ZEA", "AIR", "CYP", "CEA", "CAR", "MER", "COP",
+    "COE", "COD", "COO", "SFL", "GLS", "PAR", "MOL", "AIT", "BON", "PCO", "TSC", "CSC", "QSC", "HPX", "XPH",
+)  # fmt: skip
+#: Largest HEALPix order (healpy).
+MAX_HPX_ORDER = 29
+
+
+def _number(name, value, kind=float):
+    if isinstance(value, np.generic):
+        value = value.item()  # messages show 0.5, not np.float64(0.5)
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise LATDataError(f"{name}={value!r} is not a number") from None
+    if kind is int and number != value:
+        raise LATDataError(f"{name}={value!r} is not an integer")
+    if not math.isfinite(number):
+        raise LATDataError(f"{name}={value!r} is not finite")
+    return number
+
+
+def check_wcs_parameters(nxpix, nypix, binsz, xref, yref, proj="CAR", nplanes=1, itemsize=4, what="map"):
+    """Check the parameters of a WCS map (gtbin/gtexpcube2 names) before building it.
+
+    Parameters
+    ----------
+    nxpix, nypix : int
+        Number of pixels (>= 1).
+    binsz : float
+        Pixel size (deg, > 0).
+    xref, yref : float
+        Map centre (deg); ``yref`` within [-90, 90].
+    proj : str
+        WCS projection code (`WCS_PROJECTIONS`).
+    nplanes, itemsize : int
+        Energy planes and bytes per value, for the memory estimate.
+    what : str
+        The map, for messages.
+
+    Returns
+    -------
+    nxpix, nypix, binsz, xref, yref, proj
+        Checked values (ints, floats and the upper-case projection).
+
+    Raises
+    ------
+    LATDataError
+        A value that cannot give a correct map, naming the parameter.
+    ResourceLimitError
+        The map would not fit in the memory limit.
+    """
+
+    nxpix, nypix = _number("nxpix", nxpix, int), _number("nypix", nypix, int)
+    binsz, xref, yref = _number("binsz", binsz), _number("xref", xref), _number("yref", yref)
+    if nxpix < 1 or nypix < 1:
+        raise LATDataError(f"Invalid image size nxpix={nxpix}, nypix={nypix}: both must be >= 1")
+    if not binsz > 0:
+        raise LATDataError(f"binsz={binsz} deg: the pixel size must be > 0")
+    if not -90 <= yref <= 90:
+        raise LATDataError(f"yref={yref} deg: the latitude of the map centre must be within [-90, 90]")
+    proj = str(proj).strip().upper()
+    if proj not in WCS_PROJECTIONS:
+        raise LATDataError(f"proj={proj!r} is not a WCS projection; use one of {', '.join(WCS_PROJECTIONS)}")
+    check_memory(
+        2.0 * nxpix * nypix * max(int(nplanes), 1) * itemsize,
+        f"A {what} of {nxpix} x {nypix} pixels x {int(nplanes)} plane(s)",
+        advice="use larger pixels, fewer pixels or fewer energy bins",
+    )
+    return nxpix, nypix, binsz, xref, yref, proj
+
+
+def check_hpx_order(order, nplanes=1, itemsize=4, what="HEALPix map"):
+    """Check a HEALPix order (0 to 29) and the memory of its map; returns the order as an int."""
+
+    order = _number("hpx_order", order, int)
+    if not 0 <= order <= MAX_HPX_ORDER:
+        raise LATDataError(f"hpx_order={order}: the HEALPix order must be within [0, {MAX_HPX_ORDER}]")
+    check_memory(
+        2.0 * 12 * 4**order * max(int(nplanes), 1) * itemsize,
+        f"A {what} of order {order} (NSIDE {2**order}, {12 * 4**order} pixels) x {int(nplanes)} plane(s)",
+        advice="use a smaller order or fewer energy bins",
+    )
+    return order
 
 
 def _event_columns(events):
@@ -210,9 +300,9 @@ def make_energy_axis(emin, emax, enumbins, ebinalg="LOG", ebinfile=None):
         return energy_axis_from_ebounds(ebinfile)
     if emin is None or emax is None or enumbins is None:
         raise LATDataError("The energy binning needs emin, emax and enumbins")
-    emin, emax, enumbins = float(emin), float(emax), int(enumbins)
+    emin, emax, enumbins = _number("emin", emin), _number("emax", emax), _number("enumbins", enumbins, int)
     if not 0 < emin < emax or enumbins < 1:
-        raise LATDataError(f"Invalid energy binning emin={emin}, emax={emax}, enumbins={enumbins}")
+        raise LATDataError(f"Invalid energy binning emin={emin}, emax={emax}, enumbins={enumbins}: need 0 < emin < emax and enumbins >= 1")
     if ebinalg == "LOG":
         edges = emin * np.exp(np.arange(enumbins + 1) * (math.log(emax / emin) / enumbins))
         edges[0], edges[-1] = emin, emax
@@ -259,21 +349,29 @@ def make_counts_geom(
     if coordsys not in _FRAMES:
         raise LATDataError(f"coordsys must be CEL or GAL, got {coordsys!r}")
     frame = _FRAMES[coordsys]
-    axes = []
-    if algorithm == "CCUBE" or (algorithm == "HEALPIX" and hpx_ebin):
-        axes = [make_energy_axis(emin, emax, enumbins, ebinalg, ebinfile)]
+    if algorithm not in ("CCUBE", "CMAP", "HEALPIX"):
+        raise LATDataError(f"Unknown algorithm {algorithm!r}; use CCUBE, CMAP or HEALPIX")
+    with_energy = algorithm == "CCUBE" or (algorithm == "HEALPIX" and hpx_ebin)
+    # sizes are checked before any array (even the energy edges) is allocated
+    nplanes = 1
+    if with_energy and (ebinalg or "LOG").upper() != "FILE" and enumbins is not None:
+        nplanes = max(_number("enumbins", enumbins, int), 1)
     if algorithm in ("CCUBE", "CMAP"):
         missing = [n for n, v in (("nxpix", nxpix), ("nypix", nypix), ("binsz", binsz), ("xref", xref), ("yref", yref)) if v is None]
         if missing:
             raise LATDataError(f"{algorithm} binning needs {', '.join(missing)}")
         if axisrot:
             raise LATDataError("axisrot other than 0 is not supported")
-        nxpix, nypix, binsz = int(nxpix), int(nypix), float(binsz)
-        if nxpix < 1 or nypix < 1 or binsz <= 0:
-            raise LATDataError(f"Invalid image size nxpix={nxpix}, nypix={nypix}, binsz={binsz}")
+        nxpix, nypix, binsz, xref, yref, proj = check_wcs_parameters(
+            nxpix, nypix, binsz, xref, yref, proj, nplanes=nplanes, what="counts map"
+        )
+    else:
+        hpx_order = check_hpx_order(hpx_order, nplanes=nplanes, what="HEALPix counts map")
+    axes = [make_energy_axis(emin, emax, enumbins, ebinalg, ebinfile)] if with_energy else []
+    if algorithm in ("CCUBE", "CMAP"):
         wcs = WCS(naxis=2)
         prefix = ("RA--", "DEC-") if frame == "icrs" else ("GLON", "GLAT")
-        wcs.wcs.ctype = [f"{prefix[0]}-{proj.upper()}", f"{prefix[1]}-{proj.upper()}"]
+        wcs.wcs.ctype = [f"{prefix[0]}-{proj}", f"{prefix[1]}-{proj}"]
         wcs.wcs.crpix = [(nxpix + 1) / 2.0, (nypix + 1) / 2.0]
         wcs.wcs.crval = [float(xref), float(yref)]
         wcs.wcs.cdelt = [-binsz, binsz]
@@ -282,11 +380,8 @@ def make_counts_geom(
             wcs.wcs.equinox = 2000.0
             wcs.wcs.radesys = "FK5"
         return WcsGeom(wcs, npix=(nxpix, nypix), axes=axes)
-    if algorithm == "HEALPIX":
-        nside = 2 ** int(hpx_order)
-        nest = hpx_ordering_scheme.upper() == "NESTED"
-        return HpxGeom.create(nside=nside, nest=nest, frame=frame, region=hpx_region, axes=axes)
-    raise LATDataError(f"Unknown algorithm {algorithm!r}; use CCUBE, CMAP or HEALPIX")
+    nest = hpx_ordering_scheme.upper() == "NESTED"
+    return HpxGeom.create(nside=2**hpx_order, nest=nest, frame=frame, region=hpx_region, axes=axes)
 
 
 def _snap(value):

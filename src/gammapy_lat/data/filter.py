@@ -21,6 +21,10 @@ error unless ``X`` is a logical column.
     power   := atom ( ("**" | "^") unary )?
     atom    := NUMBER | T | F | NAME ( "[" INTEGER "]" )? | FUNC "(" expr ("," expr)* ")" | "(" expr ")"
 
+Chains of ``&&`` and ``||`` may have any number of terms; parentheses, functions and unary operators
+may be nested up to `MAX_NESTING` levels and the syntax tree may be `MAX_DEPTH` levels deep (a
+deeper expression is a `~gammapy_lat.errors.FilterExpressionError`, never a ``RecursionError``).
+
 Column names and function names are case-insensitive. Functions: ``ABS``, ``SQRT``, ``EXP``,
 ``LOG``, ``LOG10``, ``SIN``/``COS``/``TAN`` (radians, as CFITSIO), ``ARCSIN``/``ARCCOS``/
 ``ARCTAN``, ``MIN``/``MAX`` (two arguments), ``ANGSEP(ra1, dec1, ra2, dec2)`` (degrees) and
@@ -34,7 +38,12 @@ from astropy.coordinates import angular_separation
 
 from ..errors import FilterExpressionError
 
-__all__ = ["parse_filter", "FilterExpression"]
+__all__ = ["parse_filter", "FilterExpression", "MAX_NESTING", "MAX_DEPTH"]
+
+#: Deepest nesting of parentheses, function calls and unary/power operators accepted.
+MAX_NESTING = 50
+#: Deepest syntax tree accepted (``&&``/``||`` chains count as one level).
+MAX_DEPTH = 200
 
 
 @dataclass
@@ -128,6 +137,15 @@ class _Call(_Node):
     args: list
 
 
+@dataclass
+class _Chain(_Node):
+    """``operands[0] op operands[1] op ...`` for the logical operators ``&&`` and ``||``."""
+
+    op: str
+    operands: list
+    positions: list  # of the operators; positions[i - 1] precedes operands[i]
+
+
 def _angsep(ra1, dec1, ra2, dec2):
     """Filter function ANGSEP: angular separation in degrees of directions in degrees."""
     return np.degrees(angular_separation(*(np.radians(v) for v in (ra1, dec1, ra2, dec2))))
@@ -159,6 +177,19 @@ class _Parser:
         self.expression = expression
         self.tokens = _tokenize(expression)
         self.i = 0
+        self.depth = 0
+
+    def enter(self, token):
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            self.error(
+                f"Filter expression nested too deeply (more than {MAX_NESTING} levels of parentheses, "
+                "functions or unary operators)",
+                token,
+            )
+
+    def leave(self):
+        self.depth -= 1
 
     @property
     def tok(self):
@@ -191,16 +222,18 @@ class _Parser:
         return node
 
     def parse_or(self):
-        node = self.parse_and()
+        operands, positions = [self.parse_and()], []
         while (tok := self.accept("OP", "||")) is not None:
-            node = _Binary(tok.pos, "||", node, self.parse_and())
-        return node
+            positions.append(tok.pos)
+            operands.append(self.parse_and())
+        return operands[0] if not positions else _Chain(positions[0], "||", operands, positions)
 
     def parse_and(self):
-        node = self.parse_compare()
+        operands, positions = [self.parse_compare()], []
         while (tok := self.accept("OP", "&&")) is not None:
-            node = _Binary(tok.pos, "&&", node, self.parse_compare())
-        return node
+            positions.append(tok.pos)
+            operands.append(self.parse_compare())
+        return operands[0] if not positions else _Chain(positions[0], "&&", operands, positions)
 
     def parse_compare(self):
         node = self.parse_sum()
@@ -229,14 +262,19 @@ class _Parser:
     def parse_unary(self):
         tok = self.accept("OP", "!", "-", "+")
         if tok is not None:
-            return _Unary(tok.pos, tok.text, self.parse_unary())
+            self.enter(tok)
+            node = _Unary(tok.pos, tok.text, self.parse_unary())
+            self.leave()
+            return node
         return self.parse_power()
 
     def parse_power(self):
         node = self.parse_atom()
         tok = self.accept("OP", "**", "^")
         if tok is not None:
+            self.enter(tok)
             node = _Binary(tok.pos, "**", node, self.parse_unary())
+            self.leave()
         return node
 
     def parse_atom(self):
@@ -246,8 +284,10 @@ class _Parser:
             return _Number(tok.pos, float(re.sub("[dD]", "e", tok.text)))
         if tok.kind == "LPAREN":
             self.i += 1
+            self.enter(tok)
             node = self.parse_or()
             self.expect("RPAREN", None, "')' to close the '(' at position %d" % tok.pos)
+            self.leave()
             return node
         if tok.kind == "NAME":
             self.i += 1
@@ -258,10 +298,12 @@ class _Parser:
                         f"Unknown function {tok.text!r}; available: {', '.join(sorted(_FUNCTIONS))}", tok
                     )
                 self.i += 1
+                self.enter(tok)
                 args = [self.parse_or()]
                 while self.accept("COMMA") is not None:
                     args.append(self.parse_or())
                 self.expect("RPAREN", None, f"')' to close {tok.text}(")
+                self.leave()
                 nargs = _FUNCTIONS[upper][0]
                 if len(args) != nargs:
                     self.error(f"{upper} takes {nargs} argument(s), got {len(args)}", tok)
@@ -381,6 +423,21 @@ class FilterExpression:
                     self._err(f"{node.name} needs numeric arguments", arg)
                 args.append(value)
             return _FUNCTIONS[node.name][1](*args), False
+        if isinstance(node, _Chain):
+            result = None
+            for i, operand in enumerate(node.operands):
+                value, is_bool = self._eval(operand, table, lookup)
+                if not is_bool:
+                    raise FilterExpressionError(
+                        f"'{node.op}' needs true/false operands (e.g. comparisons)",
+                        self.expression,
+                        node.positions[max(i - 1, 0)],
+                    )
+                if result is None:
+                    result = np.asarray(value, dtype=bool)
+                else:
+                    result = np.logical_and(result, value) if node.op == "&&" else np.logical_or(result, value)
+            return result, True
         if isinstance(node, _Binary):
             left, lbool = self._eval(node.left, table, lookup)
             right, rbool = self._eval(node.right, table, lookup)
@@ -406,13 +463,31 @@ class FilterExpression:
         raise AssertionError(f"unknown node {node!r}")  # pragma: no cover
 
 
-def _walk(node):
-    yield node
+def _children(node):
     for child in ("operand", "left", "right"):
         if hasattr(node, child):
-            yield from _walk(getattr(node, child))
-    for arg in getattr(node, "args", None) or []:
-        yield from _walk(arg)
+            yield getattr(node, child)
+    yield from getattr(node, "args", None) or []
+    yield from getattr(node, "operands", None) or []
+
+
+def _walk(node):
+    """All nodes of a tree (iterative: no recursion limit)."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(_children(node))
+
+
+def _depth(node):
+    """Depth of a syntax tree (iterative)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in _children(node))
+    return deepest
 
 
 def parse_filter(expression):
@@ -443,4 +518,12 @@ def parse_filter(expression):
     if not isinstance(expression, str):
         raise FilterExpressionError(f"A filter expression must be a string, got {type(expression).__name__}")
     tree = _Parser(expression).parse()
+    depth = _depth(tree)
+    if depth > MAX_DEPTH:
+        raise FilterExpressionError(
+            f"Filter expression nested too deeply ({depth} levels of operators, at most {MAX_DEPTH}); "
+            "long chains of arithmetic operators are not supported",
+            expression,
+            0,
+        )
     return FilterExpression(expression, tree)

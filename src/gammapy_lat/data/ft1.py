@@ -11,8 +11,9 @@ from astropy.table import Table, vstack
 from gammapy.data import EventList
 
 from .. import __version__
-from ..errors import LATDataError, LATFileError, SelectionError
+from ..errors import LATDataError, LATFileError, OutputError, SelectionError
 from ..utils import write_fits_atomic
+from ..utils.fitsfile import missing_extension_error, open_fits, read_error
 from .constants import EVENT_CLASSES, EVENT_TYPES, MJDREFF, MJDREFI
 from .dss import DSSKeywords
 from .evtypes import evtype_mask
@@ -763,9 +764,16 @@ class LATEventList:
         creator : str, optional
             ``CREATOR`` keyword (default ``gammapy-lat <version>``).
         """
+
         hdulist = self.to_hdulist(creator=creator)
         if "FILENAME" in hdulist[0].header:
-            hdulist[0].header["FILENAME"] = str(path).split("/")[-1]
+            name = str(path).split("/")[-1]
+            if not name.isascii():
+                raise OutputError(
+                    f"Output file name {name!r} has non-ASCII characters, which the FITS header card "
+                    "FILENAME cannot hold; choose an ASCII name"
+                )
+            hdulist[0].header["FILENAME"] = name
         return write_fits_atomic(hdulist, path, overwrite=overwrite, checksum=True)
 
 
@@ -838,14 +846,59 @@ def _to_value(value, unit, default=None):
     return float(value)
 
 
+def _check_rows(path, column, values, bad, why, what="column", consequence="such events cannot be selected or binned correctly"):
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        row = int(rows[0])
+        raise LATDataError(
+            f"FT1 file {path}: {what} {column} is {why} in row {row} ({column}={float(values[row])!r}; "
+            f"{rows.size} bad row(s) in all): {consequence}"
+        )
+
+
+def _validate_events(path, table):
+    """Event values that cannot be right are an error naming the file, column and first bad row."""
+    time = np.asarray(table["TIME"], dtype=float)
+    _check_rows(path, "TIME", time, ~np.isfinite(time), "not finite")
+    energy = np.asarray(table["ENERGY"], dtype=float)
+    _check_rows(path, "ENERGY", energy, ~np.isfinite(energy), "not finite")
+    _check_rows(path, "ENERGY", energy, energy <= 0, "not positive")
+    ra = np.asarray(table["RA"], dtype=float)
+    _check_rows(path, "RA", ra, ~np.isfinite(ra), "not finite")
+    dec = np.asarray(table["DEC"], dtype=float)
+    _check_rows(path, "DEC", dec, ~np.isfinite(dec), "not finite")
+    _check_rows(path, "DEC", dec, np.abs(dec) > 90, "outside [-90, 90] deg")
+    if "ZENITH_ANGLE" in table.colnames:
+        zenith = np.asarray(table["ZENITH_ANGLE"], dtype=float)
+        with np.errstate(invalid="ignore"):
+            _check_rows(path, "ZENITH_ANGLE", zenith, ~((zenith >= 0) & (zenith <= 180)), "outside [0, 180] deg")
+
+
+def _validate_gti(path, start, stop):
+    """GTI rows with a non-finite bound or STOP < START are errors; empty ones are dropped (warning)."""
+    what, consequence = "GTI column", "the good time intervals are corrupt"
+    _check_rows(path, "START", start, ~np.isfinite(start), "not finite", what, consequence)
+    _check_rows(path, "STOP", stop, ~np.isfinite(stop), "not finite", what, consequence)
+    inverted = np.flatnonzero(stop < start)
+    if inverted.size:
+        row = int(inverted[0])
+        raise LATDataError(
+            f"FT1 file {path}: GTI row {row} has STOP={float(stop[row])!r} before START={float(start[row])!r} "
+            f"({inverted.size} such row(s)); the good time intervals are corrupt"
+        )
+    empty = int(np.count_nonzero(stop == start))
+    if empty:
+        log.warning(f"FT1 file {path}: dropping {empty} empty GTI row(s) (STOP == START)")
+
+
 def _read_one(path):
+
     try:
-        with fits.open(path, memmap=False) as hdulist:
-            names = [hdu.name for hdu in hdulist]
+        with open_fits(path, "FT1 file") as hdulist:
             if "EVENTS" not in hdulist:
-                raise LATFileError(f"FT1 file {path} has no EVENTS extension (extensions: {', '.join(names)})")
+                raise missing_extension_error(path, "FT1 file", "EVENTS", hdulist)
             if "GTI" not in hdulist:
-                raise LATFileError(f"FT1 file {path} has no GTI extension (extensions: {', '.join(names)})")
+                raise missing_extension_error(path, "FT1 file", "GTI", hdulist)
             events_hdu = hdulist["EVENTS"]
             header = events_hdu.header.copy()
             table = Table.read(events_hdu)
@@ -866,13 +919,15 @@ def _read_one(path):
                     "tlmin": header.get(f"TLMIN{idx}"),
                     "tlmax": header.get(f"TLMAX{idx}"),
                 }
-    except OSError as exc:
-        if isinstance(exc, LATFileError):
-            raise
-        raise LATFileError(f"Cannot read FT1 file {path}: {exc}") from exc
+    except LATFileError:
+        raise
+    except (OSError, ValueError, TypeError, EOFError, IndexError) as exc:
+        raise read_error(path, "FT1 file", exc) from exc
     missing = [c for c in _REQUIRED_EVENT_COLUMNS if c not in table.colnames]
     if missing:
         raise LATFileError(f"FT1 file {path}: EVENTS lacks required column(s) {', '.join(missing)}")
+    _validate_events(path, table)
+    _validate_gti(path, start, stop)
     table.meta = {}
     if table["TIME"].dtype != np.float64:
         table["TIME"] = table["TIME"].astype(np.float64)

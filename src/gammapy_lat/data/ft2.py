@@ -9,6 +9,7 @@ from astropy.io import fits
 from astropy.table import Table, vstack
 
 from ..errors import LATDataError, LATFileError
+from ..utils.fitsfile import missing_extension_error, open_fits, read_error
 from .ft1 import _list_files
 from .gti import (
     gti_from_met,
@@ -64,14 +65,12 @@ def _row_range(hdu, tmin, tmax):
 
 
 def _read_sc_table(path, time_range=None):
+
     try:
         # with a time range the file is memory-mapped and only the rows in the range are read
-        with fits.open(path, memmap=time_range is not None) as hdulist:
+        with open_fits(path, "FT2 file", memmap=time_range is not None) as hdulist:
             if "SC_DATA" not in hdulist:
-                names = [hdu.name for hdu in hdulist]
-                raise LATFileError(
-                    f"FT2 file {path} has no SC_DATA extension (extensions: {', '.join(names)})"
-                )
+                raise missing_extension_error(path, "FT2 file", "SC_DATA", hdulist)
             hdu = hdulist["SC_DATA"]
             header = hdu.header.copy()
             missing = [c for c in REQUIRED_SC_COLUMNS if c not in hdu.columns.names]
@@ -88,10 +87,10 @@ def _read_sc_table(path, time_range=None):
             if time_range is not None:
                 table = table.copy(copy_data=True)  # off the mapped file before it is closed
             primary = hdulist[0].header.copy()
-    except OSError as exc:
-        if isinstance(exc, LATFileError):
-            raise
-        raise LATFileError(f"Cannot read FT2 file {path}: {exc}") from exc
+    except LATFileError:
+        raise
+    except (OSError, ValueError, TypeError, EOFError, IndexError) as exc:
+        raise read_error(path, "FT2 file", exc) from exc
     table.meta = {}
     return table, header, primary
 
@@ -147,6 +146,39 @@ class SpacecraftData:
                 f"{self._source()}: row {row} (START={start[row]:.6f}) overlaps the previous row "
                 f"(STOP={stop[row - 1]:.6f})"
             )
+        self._validate_values(start, stop)
+
+    def _bad_rows(self, column, bad, why):
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            row = int(rows[0])
+            value = float(np.asarray(self.table[column])[row])
+            raise LATDataError(
+                f"{self._source()}: column {column} is {why} in row {row} ({column}={value!r}, "
+                f"START={float(self.table['START'][row])!r}; {rows.size} bad row(s) in all): "
+                "such a spacecraft file cannot give a correct livetime"
+            )
+
+    def _validate_values(self, start, stop):
+        """Livetimes within [0, STOP - START] and pointing directions on the sphere."""
+        names = self.table.colnames
+        if "LIVETIME" in names:
+            live = self.livetime
+            duration = stop - start
+            self._bad_rows("LIVETIME", ~np.isfinite(live), "not finite")
+            self._bad_rows("LIVETIME", live < 0, "negative")
+            self._bad_rows(
+                "LIVETIME", live > duration * (1 + 1e-6) + _TIME_TOL, "larger than the row duration STOP - START"
+            )
+        for column in ("DEC_SCZ", "DEC_SCX", "DEC_ZENITH"):
+            if column in names:
+                dec = np.asarray(self.table[column], dtype=float)
+                with np.errstate(invalid="ignore"):
+                    self._bad_rows(column, np.abs(dec) > 90 + 1e-6, "outside [-90, 90] deg")
+                self._bad_rows(column, np.isinf(dec), "infinite")
+        for column in ("RA_SCZ", "RA_SCX", "RA_ZENITH"):
+            if column in names:
+                self._bad_rows(column, np.isinf(np.asarray(self.table[column], dtype=float)), "infinite")
 
     # ---------------------------------------------------------------------------- reading
     @classmethod

@@ -12,8 +12,8 @@ from .caldb import CALDB, EVENT_TYPE_BITS, parse_event_types
 from .core import LATEventTypeIRF, LATIRFs
 from .edisp import LATEnergyDispersion
 from .maps import RAD_AXIS_DEFAULT, exposure_weights, make_edisp_kernel_map, make_exposure_map, make_psf_map
-from .psf import LATPSF, read_psf
-from .psf_pass6 import LATPass6PSF
+from .psf import LATPSF
+from .psf_pass6 import LATPass6PSF, read_psf
 
 __all__ = [
     "CALDB",

@@ -254,3 +254,49 @@ class CALDB:
             f"CALDB file {path} (listed in {self.index_file} for {irf} {event_type} {cnam}) "
             "does not exist"
         )
+
+    def check_irf(self, irf_name, evtype, psf=True, edisp=True):
+        """Check that every file an IRF needs for an event-type selection is present.
+
+        Runs the look-ups of `~gammapy_lat.irf.LATIRFs.from_caldb` without reading the IRFs, so
+        that a configuration can be checked before any work starts.
+
+        Parameters
+        ----------
+        irf_name : str
+            IRF name (any accepted alias).
+        evtype : int, str or sequence
+            Event-type selection (see `parse_event_types`).
+        psf, edisp : bool
+            Whether the PSF and energy-dispersion files are needed too.
+
+        Returns
+        -------
+        files : list of `~pathlib.Path`
+            The files found.
+
+        Raises
+        ------
+        CALDBError
+            Unknown IRF or event type, or a file listed in the index that does not exist.
+        """
+        irf = self.resolve_name(irf_name)
+        names = parse_event_types(evtype)
+        available = self.event_types(irf)
+        missing = [name for name in names if name not in available]
+        if missing:
+            raise CALDBError(
+                f"Event type(s) {', '.join(missing)} not available for IRF {irf} in the CALDB "
+                f"{self.index_file}; available: {', '.join(available)}"
+            )
+        cnams = ["EFF_AREA"] + (["RPSF"] if psf else []) + (["EDISP"] if edisp else [])
+        optional = ["PHI_DEP", "EFFICIENCY_PARS"] + (["PSF_SCALING"] if psf else []) + (["EDISP_SCALING"] if edisp else [])
+        files = []
+        for name in names:
+            for cnam in cnams:
+                files.append(self.hdu_location(irf, name, cnam)[0])
+            for cnam in optional:
+                location = self.hdu_location(irf, name, cnam, required=False)
+                if location is not None:
+                    files.append(location[0])
+        return sorted(set(files))

@@ -5,7 +5,7 @@ from ..errors import CALDBError
 from .aeff import LATEffectiveArea, LATEfficiencyFactor
 from .caldb import CALDB, EVENT_TYPE_BITS, parse_event_types
 from .edisp import LATEnergyDispersion
-from .psf import read_psf
+from .psf_pass6 import read_psf
 
 __all__ = ["LATIRFs", "LATEventTypeIRF"]
 

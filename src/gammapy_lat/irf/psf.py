@@ -21,7 +21,7 @@ with the angular separation r in radians and the energy scaling
 
 The scaling has three values (c0, c1, β) for Pass 8 event types and five for Pass 7
 (c0, c1 for FRONT, c0, c1 for BACK, β). The Pass 6 parametrisation (``PSFVER`` absent: one
-width ``SIGMA``) is `~gammapy_lat.irf.psf_pass6.LATPass6PSF`; `read_psf` picks the class from
+width ``SIGMA``) is `~gammapy_lat.irf.psf_pass6.LATPass6PSF`; `gammapy_lat.irf.read_psf` picks the class from
 the table.
 """
 import astropy.units as u
@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import CALDBError
 from .grid import ParameterGrid, read_table_hdu
 
-__all__ = ["LATPSF", "king_function", "read_psf"]
+__all__ = ["LATPSF", "king_function"]
 
 PSF_PARAMETERS = ["NCORE", "NTAIL", "SCORE", "STAIL", "GCORE", "GTAIL"]
 
@@ -189,26 +189,3 @@ class LATPSF:
         pars[3] = pars[3] * scale
         pars[0] = pars[0] / _sphere_integral(*pars)
         return pars
-
-
-def read_psf(filename, ext, scaling_ext, is_front=True):
-    """Read the PSF of one event type from a CALDB file, whatever its pass.
-
-    Tables with ``SIGMA`` and no ``NTAIL`` column (Pass 6, ``PSFVER`` absent) give a
-    `~gammapy_lat.irf.psf_pass6.LATPass6PSF`, the others a `LATPSF`.
-
-    Parameters
-    ----------
-    filename : `~pathlib.Path`
-        CALDB file.
-    ext, scaling_ext : int or str
-        ``RPSF`` and ``PSF_SCALING_PARAMS`` extensions.
-    is_front : bool
-        FRONT (else BACK) scaling parameters, for the 5-value scaling of Pass 6 and 7.
-    """
-    from .psf_pass6 import LATPass6PSF
-
-    columns = read_table_hdu(filename, ext)
-    if "SIGMA" in columns and "NTAIL" not in columns:
-        return LATPass6PSF.read(filename, ext, scaling_ext, is_front=is_front)
-    return LATPSF.read(filename, ext, scaling_ext, is_front=is_front)

@@ -37,9 +37,9 @@ import numpy as np
 
 from ..errors import CALDBError
 from .grid import ParameterGrid, read_table_hdu
-from .psf import king_function
+from .psf import LATPSF, king_function
 
-__all__ = ["LATPass6PSF", "PASS6_PSF_PARAMETERS"]
+__all__ = ["LATPass6PSF", "PASS6_PSF_PARAMETERS", "read_psf"]
 
 PASS6_PSF_PARAMETERS = ["NCORE", "SIGMA", "GCORE", "GTAIL"]
 
@@ -170,3 +170,24 @@ class LATPass6PSF:
         sigma, gcore, gtail, ratio, norm = self.parameters(energy, costheta)
         value = norm * (king_function(rad, sigma, gcore) + ratio * king_function(rad, sigma, gtail))
         return u.Quantity(value, "sr-1")
+
+
+def read_psf(filename, ext, scaling_ext, is_front=True):
+    """Read the PSF of one event type from a CALDB file, whatever its pass.
+
+    Tables with ``SIGMA`` and no ``NTAIL`` column (Pass 6, ``PSFVER`` absent) give a
+    `LATPass6PSF`, the others a `~gammapy_lat.irf.LATPSF`.
+
+    Parameters
+    ----------
+    filename : `~pathlib.Path`
+        CALDB file.
+    ext, scaling_ext : int or str
+        ``RPSF`` and ``PSF_SCALING_PARAMS`` extensions.
+    is_front : bool
+        FRONT (else BACK) scaling parameters, for the 5-value scaling of Pass 6 and 7.
+    """
+    columns = read_table_hdu(filename, ext)
+    if "SIGMA" in columns and "NTAIL" not in columns:
+        return LATPass6PSF.read(filename, ext, scaling_ext, is_front=is_front)
+    return LATPSF.read(filename, ext, scaling_ext, is_front=is_front)

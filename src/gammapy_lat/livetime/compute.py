@@ -43,8 +43,9 @@ from gammapy.utils import parallel
 from numba import config as numba_config
 from numba import njit
 
-from ..data.gti import merge_intervals, time_ref_from_header
+from ..data.gti import header_float, merge_intervals, time_ref_from_header
 from ..errors import LATDataError, LivetimeCubeError
+from ..utils.resources import check_memory, livetime_cube_bytes
 from .binning import costheta_edges
 
 __all__ = [
@@ -55,6 +56,8 @@ __all__ = [
     "accumulate_livetime",
     "accumulate_livetime_phi",
     "livetime_cube_arrays",
+    "check_nside",
+    "check_livetime_request",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,87 @@ def roi_pixels(nside, nest, frame, lon, lat, radius):
     margin = 2 * hp.max_pixrad(nside)
     pixels = hp.query_disc(nside, vec, min(np.radians(radius) + margin, np.pi), inclusive=False, nest=nest)
     return np.sort(pixels.astype(np.int64))
+
+
+def _plain(value):
+    """Python scalar of a numpy scalar (messages show ``33``, not ``np.int64(33)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+#: Largest NSIDE healpy handles (order 29).
+MAX_NSIDE = 2**29
+
+
+def check_nside(nside, what="nside"):
+    """``nside`` as an int, checked to be a power of 2 in [1, 2**29] before any healpy call.
+
+    Raises
+    ------
+    LivetimeCubeError
+        Naming ``what`` and the value.
+    """
+    try:
+        value = int(nside)
+    except (TypeError, ValueError):
+        raise LivetimeCubeError(f"{what} must be an integer power of 2, got {_plain(nside)!r}") from None
+    if value != nside or not 1 <= value <= MAX_NSIDE or value & (value - 1):
+        raise LivetimeCubeError(f"{what} must be a power of 2 between 1 and {MAX_NSIDE}, got {_plain(nside)!r}")
+    return value
+
+
+def check_livetime_request(nside, nbins, phibins=0, roi=None, n_chunks=1, copies=None):
+    """Validate the binning of a livetime cube and refuse one that would not fit in memory.
+
+    Runs in microseconds, before any spacecraft data are read or arrays allocated.
+
+    Parameters
+    ----------
+    nside, nbins, phibins : int
+        HEALPix NSIDE, number of cos θ bins and of φ bins.
+    roi : tuple, optional
+        ``(lon, lat, radius)`` in deg.
+    n_chunks : int
+        Number of partial cubes held at once (time chunks, parallel jobs).
+    copies : int, optional
+        Number of (livetime, weighted livetime) array pairs held at once; default
+        ``n_chunks + 3`` (the partial cubes, their sum and the reordered result).
+
+    Raises
+    ------
+    LivetimeCubeError
+        Invalid NSIDE, bins or region.
+    ResourceLimitError
+        The estimated memory exceeds the limit (`gammapy_lat.utils.resources`).
+    """
+
+    nside = check_nside(nside)
+    if not int(nbins) >= 1:
+        raise LivetimeCubeError(f"The number of cos(theta) bins must be >= 1, got {nbins}")
+    if not int(phibins) >= 0:
+        raise LivetimeCubeError(f"phibins must be >= 0, got {phibins}")
+    npix = 12.0 * nside**2
+    what = f"A livetime cube of NSIDE {nside} with {int(nbins)} cos(theta) bins"
+    if phibins:
+        what += f" and {int(phibins)} phi bins"
+    if roi is not None:
+        try:
+            lon, lat, radius = (float(v) for v in roi)
+        except (TypeError, ValueError):
+            raise LivetimeCubeError(f"roi must be (lon, lat, radius) in deg, got {roi!r}") from None
+        if not np.isfinite(lon):
+            raise LivetimeCubeError(f"roi: longitude {lon:g} deg is not finite")
+        if not -90 <= lat <= 90:
+            raise LivetimeCubeError(f"roi: latitude {lat:g} deg is outside [-90, 90]")
+        if not 0 < radius <= 180:
+            raise LivetimeCubeError(f"roi: radius {radius:g} deg must be in (0, 180]")
+        # pixels within radius plus the margin of roi_pixels (twice the largest pixel radius)
+        margin = 2 * 1.4 * np.sqrt(np.pi / 3) / nside
+        npix *= (1 - np.cos(min(np.radians(radius) + margin, np.pi))) / 2
+        what += f" in a {radius:g} deg region"
+    copies = int(n_chunks) + 3 if copies is None else int(copies)
+    nbytes = livetime_cube_bytes(npix, int(nbins), int(phibins), copies=copies)
+    check_memory(nbytes, what, advice="use a smaller NSIDE or a region of interest")
+    return nside
 
 
 # ----------------------------------------------------------------------------- time weighting
@@ -148,19 +232,19 @@ def validate_spacecraft_arrays(start, stop, gti_start, gti_stop, filename="space
     bad = np.flatnonzero(stop < start)
     if len(bad):
         i = bad[0]
-        raise LATDataError(f"{filename}: row {i} has START={start[i]!r} > STOP={stop[i]!r}")
+        raise LATDataError(f"{filename}: row {i} has START={float(start[i])!r} > STOP={float(stop[i])!r}")
     bad = np.flatnonzero(np.diff(start) < 0)
     if len(bad):
         i = bad[0]
         raise LATDataError(
-            f"{filename}: rows are not sorted by START (row {i + 1} START={start[i + 1]!r} < row {i} "
-            f"START={start[i]!r})"
+            f"{filename}: rows are not sorted by START (row {i + 1} START={float(start[i + 1])!r} < row {i} "
+            f"START={float(start[i])!r})"
         )
     bad = np.flatnonzero(start[1:] < stop[:-1] - tol)
     if len(bad):
         i = bad[0]
         raise LATDataError(
-            f"{filename}: rows {i} and {i + 1} overlap (STOP={stop[i]!r} > next START={start[i + 1]!r})"
+            f"{filename}: rows {i} and {i + 1} overlap (STOP={float(stop[i])!r} > next START={float(start[i + 1])!r})"
         )
     gti_start = np.asarray(gti_start, float)
     gti_stop = np.asarray(gti_stop, float)
@@ -170,7 +254,7 @@ def validate_spacecraft_arrays(start, stop, gti_start, gti_stop, filename="space
     bad = np.flatnonzero(gti_stop < gti_start)
     if len(bad):
         i = bad[0]
-        raise LATDataError(f"good time intervals: GTI {i} has START={gti_start[i]!r} > STOP={gti_stop[i]!r}")
+        raise LATDataError(f"good time intervals: GTI {i} has START={float(gti_start[i])!r} > STOP={float(gti_stop[i])!r}")
     g0, g1 = merge_intervals(gti_start, gti_stop)
     if len(g0) == 0:
         return
@@ -185,7 +269,7 @@ def validate_spacecraft_arrays(start, stop, gti_start, gti_stop, filename="space
         raise LATDataError(
             f"{filename}: the spacecraft intervals do not cover the good time intervals: "
             f"{total_missing:.6g} s of GTI time in {len(bad)} GTI(s) has no spacecraft data, first GTI "
-            f"[{g0[i]!r}, {g1[i]!r}] (spacecraft data span [{start[0]!r}, {stop[-1]!r}])"
+            f"[{float(g0[i])!r}, {float(g1[i])!r}] (spacecraft data span [{float(start[0])!r}, {float(stop[-1])!r}])"
         )
     if len(bad):
         log.warning(f"{filename}: {total_missing:.3g} s of GTI time falls in gaps between spacecraft rows")
@@ -807,8 +891,7 @@ def livetime_cube_arrays(
     phibins = int(phibins)
     if phibins < 0:
         raise LivetimeCubeError(f"phibins must be >= 0, got {phibins}")
-    if not (nside > 0 and (nside & (nside - 1)) == 0):
-        raise LivetimeCubeError(f"nside must be a power of 2, got {nside}")
+    nside = check_livetime_request(nside, nbins, phibins, roi, n_chunks=max(int(n_chunks or 1), int(n_jobs or 1)))
 
     start = np.asarray(start, float)
     stop = np.asarray(stop, float)
@@ -836,7 +919,7 @@ def livetime_cube_arrays(
             name = {"scz": "SCZ", "zen": "ZENITH", "scx": "SCX"}[key[:3]]
             col = ("RA_" if key.endswith("ra") else "DEC_") + name
             raise LATDataError(
-                f"{filename}: {col} is NaN/infinite in row {active[bad[0]]} (START={start[active[bad[0]]]!r}), "
+                f"{filename}: {col} is NaN/infinite in row {active[bad[0]]} (START={float(start[active[bad[0]]])!r}), "
                 "which lies inside the good time intervals"
             )
         arrays[key] = values
@@ -978,7 +1061,6 @@ def compute_livetime_arrays(cls, spacecraft, gti, nside, nbins, zmax, binning, n
         gti_obj = GTI.create(gti_start * u.s, gti_stop * u.s, reference_time=ref)
     meta = {}
     tmeta = getattr(table, "meta", {})
-    from ..data.gti import header_float
 
     for key in ("MJDREFI", "MJDREFF"):
         value = header_float(tmeta, key, source=str(filename or "spacecraft data"))

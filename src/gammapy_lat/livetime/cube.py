@@ -30,10 +30,11 @@ from gammapy.data import GTI
 from .. import __version__
 from ..data.constants import MJDREFF, MJDREFI
 from ..data.gti import gti_from_met, header_float, normalize_time_keywords, time_ref_from_header
-from ..errors import LATFileError, LivetimeCubeError
+from ..errors import LATFileError, LivetimeCubeError, ResourceLimitError
 from ..utils import write_fits_atomic
+from ..utils.fitsfile import open_fits, read_error
 from .binning import BINNING, THETABIN, costheta_edges
-from .compute import compute_livetime_arrays, roi_pixels
+from .compute import check_livetime_request, check_nside, compute_livetime_arrays, roi_pixels
 
 __all__ = ["LivetimeCube"]
 
@@ -41,6 +42,18 @@ log = logging.getLogger(__name__)
 
 _FRAMES = {"icrs": "EQU", "galactic": "GAL"}
 _COORDSYS = {"EQU": "icrs", "CEL": "icrs", "C": "icrs", "GAL": "galactic", "G": "galactic"}
+def _bad_livetime_values(values):
+    """Description of the first NaN, infinite or negative livetime of an array (None if all good)."""
+    bad = ~np.isfinite(values) | (values < 0)
+    if not bad.any():
+        return None
+    index = np.unravel_index(int(np.flatnonzero(bad)[0]), values.shape)
+    value = float(values[index])
+    kind = "negative" if np.isfinite(value) else "not finite"
+    where = f"pixel row {int(index[0])}, cos(theta) bin {int(index[-1])}"
+    return f"is {kind} ({value!r} s) at {where} and {int(bad.sum())} value(s) in all; livetimes must be finite and >= 0"
+
+
 
 
 class LivetimeCube:
@@ -97,10 +110,11 @@ class LivetimeCube:
         roi=None,
         meta=None,
     ):
+
         self.livetime = u.Quantity(livetime, "s", dtype=float)
         self.weighted_livetime = u.Quantity(weighted_livetime, "s", dtype=float)
         self.costheta_edges = np.asarray(costheta_edges, dtype=float)
-        self.nside = int(nside)
+        self.nside = check_nside(nside, "LivetimeCube: nside")
         self.nest = bool(nest)
         if frame not in _FRAMES:
             raise LivetimeCubeError(f"Unknown frame {frame!r}; use 'icrs' or 'galactic'")
@@ -134,6 +148,12 @@ class LivetimeCube:
                     raise LivetimeCubeError(
                         f"LivetimeCube: {name} has shape {arr.shape}, expected ({shape[0]}, nphi, {shape[1]})"
                     )
+        for name in ("livetime", "weighted_livetime", "livetime_phi", "weighted_livetime_phi"):
+            values = getattr(self, name)
+            if values is not None:
+                problem = _bad_livetime_values(values.value)
+                if problem:
+                    raise LivetimeCubeError(f"LivetimeCube: {name} {problem}")
 
     # ------------------------------------------------------------------ computation
     @classmethod
@@ -462,14 +482,15 @@ class LivetimeCube:
         -------
         cube : `LivetimeCube`
         """
-        try:
-            hdulist = fits.open(path, memmap=False)
-        except FileNotFoundError as exc:
-            raise LATFileError(f"Livetime cube file {path} not found") from exc
-        except OSError as exc:
-            raise LATFileError(f"Livetime cube file {path} cannot be read as FITS: {exc}") from exc
+
+        hdulist = open_fits(path, "Livetime cube file")
         with hdulist:
-            return cls.from_hdulist(hdulist, filename=path)
+            try:
+                return cls.from_hdulist(hdulist, filename=path)
+            except (LATFileError, LivetimeCubeError):
+                raise
+            except (OSError, ValueError, TypeError, EOFError, KeyError) as exc:
+                raise read_error(path, "Livetime cube file", exc) from exc
 
     @classmethod
     def from_hdulist(cls, hdulist, filename="<HDUList>"):
@@ -484,19 +505,35 @@ class LivetimeCube:
                 raise LATFileError(f"Livetime cube {filename}: keyword {key} missing in EXPOSURE")
         if hdr.get("PIXTYPE", "HEALPIX").strip().upper() != "HEALPIX":
             raise LATFileError(f"Livetime cube {filename}: PIXTYPE={hdr['PIXTYPE']!r} is not HEALPIX")
-        nside = int(hdr["NSIDE"])
-        ordering = hdr["ORDERING"].strip().upper()
+
+        def number(key, default=None):
+            value = hdr.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise LATFileError(f"Livetime cube {filename}: keyword {key}={value!r} in EXPOSURE is not an integer")
+            return int(value)
+
+        nside = number("NSIDE")
+        try:
+            # reading holds the columns read and the all-sky arrays they fill
+            nside = check_livetime_request(nside, max(number("NBRBINS"), 1), max(number("PHIBINS", 0), 0), copies=2)
+        except LivetimeCubeError as exc:
+            raise LATFileError(f"Livetime cube {filename}: keyword NSIDE={nside} in EXPOSURE: {exc}") from None
+        except ResourceLimitError as exc:
+            raise ResourceLimitError(f"Livetime cube {filename}: {exc}") from None
+        ordering = str(hdr["ORDERING"]).strip().upper()
         if ordering not in ("NESTED", "RING"):
             raise LATFileError(f"Livetime cube {filename}: ORDERING={ordering!r} is neither NESTED nor RING")
         coordsys = hdr.get("COORDSYS", "EQU").strip().upper()
         if coordsys not in _COORDSYS:
             raise LATFileError(f"Livetime cube {filename}: unknown COORDSYS={coordsys!r}")
-        nbins = int(hdr["NBRBINS"])
-        nphi = int(hdr.get("PHIBINS", 0))
-        thetabin = hdr.get("THETABIN", "SQRT(1-COSTHETA)").strip().upper()
+        nbins = number("NBRBINS")
+        nphi = number("PHIBINS", 0)
+        if nbins < 1 or nphi < 0:
+            raise LATFileError(f"Livetime cube {filename}: NBRBINS={nbins} must be >= 1 and PHIBINS={nphi} >= 0")
+        thetabin = str(hdr.get("THETABIN", "SQRT(1-COSTHETA)")).strip().upper()
         if thetabin not in BINNING:
             raise LATFileError(f"Livetime cube {filename}: unknown THETABIN={thetabin!r}")
-        firstpix = int(hdr.get("FIRSTPIX", 0))
+        firstpix = number("FIRSTPIX", 0)
 
         bounds = hdulist["CTHETABOUNDS"].data
         try:
@@ -524,6 +561,21 @@ class LivetimeCube:
                 raise LATFileError(
                     f"Livetime cube {filename}: {extname} COSBINS has {values.shape[1]} values per pixel, "
                     f"expected NBRBINS*(1+PHIBINS)={nbins * (1 + nphi)}"
+                )
+            if firstpix < 0 or firstpix + len(values) > 12 * nside**2:
+                raise LATFileError(
+                    f"Livetime cube {filename}: {extname} has {len(values)} rows from FIRSTPIX={firstpix}, "
+                    f"more than the {12 * nside**2} pixels of NSIDE={nside}"
+                )
+            bad = ~np.isfinite(values) | (values < 0)
+            if bad.any():
+                row, col = np.unravel_index(int(np.flatnonzero(bad)[0]), values.shape)
+                value = float(values[row, col])
+                raise LATFileError(
+                    f"Livetime cube {filename}: {extname} column COSBINS is "
+                    f"{'negative' if np.isfinite(value) else 'not finite'} ({value!r} s) in row {int(row)}, "
+                    f"value {int(col)} ({int(bad.sum())} bad value(s) in all); a livetime cube with NaN or "
+                    "negative livetimes would give NaN or negative exposure"
                 )
             full = np.zeros((12 * nside**2, values.shape[1]))
             full[firstpix : firstpix + len(values)] = values
@@ -574,6 +626,10 @@ class LivetimeCube:
         if all(key in hdr for key in ("ROI_RA", "ROI_DEC", "ROI_RAD")):
 
             roi = (float(hdr["ROI_RA"]), float(hdr["ROI_DEC"]), float(hdr["ROI_RAD"]))
+            try:
+                check_livetime_request(nside, nbins, nphi, roi=roi, copies=2)
+            except LivetimeCubeError as exc:
+                raise LATFileError(f"Livetime cube {filename}: keywords ROI_RA/ROI_DEC/ROI_RAD: {exc}") from None
             pixels = roi_pixels(nside, cube.nest, frame, *roi)
             cube = cube._select_pixels(pixels, roi)
         return cube

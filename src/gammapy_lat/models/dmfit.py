@@ -24,6 +24,7 @@ import astropy.units as u
 import numpy as np
 from gammapy.modeling import Parameter
 from gammapy.modeling.models import SPECTRAL_MODEL_REGISTRY, SpectralModel
+from gammapy.modeling.models.core import _build_parameters_from_dict
 
 from ..errors import LATFileError
 
@@ -170,7 +171,6 @@ class LATDMFitSpectralModel(SpectralModel):
 
     @classmethod
     def from_dict(cls, data, **kwargs):
-        from gammapy.modeling.models.core import _build_parameters_from_dict
 
         data = data.get("spectral", data)
         model = cls.read(data["filename"])

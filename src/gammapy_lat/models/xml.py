@@ -71,6 +71,7 @@ from gammapy.modeling.models import (
     TemplateSpatialModel,
     TemplateSpectralModel,
 )
+from gammapy.modeling.models.spectral import EBL_DATA_BUILTIN
 
 from ..errors import LATFileError, XMLModelError
 from ..utils import atomic_output
@@ -839,7 +840,6 @@ def _split_ebl(model):
 def _write_ebl_parameters(elem, ebl, where):
     filename = str(getattr(ebl, "filename", "") or "")
     index = None
-    from gammapy.modeling.models.spectral import EBL_DATA_BUILTIN
 
     for key, name in EBL_MODELS.items():
         stem = Path(EBL_DATA_BUILTIN[name]).name.split(".")[0]

@@ -23,6 +23,7 @@ Example
         geom: {type: wcs, binsz: 0.1, frame: galactic, proj: CAR}
     parallel: {n_jobs: 2, backend: multiprocessing}
 """
+import re
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Optional, Union
 
@@ -34,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..data.binning import WCS_PROJECTIONS
 from ..data.constants import DEFAULT_FILTER
 from ..data.evtypes import EvclassField, EvtypeField
 from ..data.paths import resolve_paths
@@ -109,6 +111,19 @@ class WcsGeomConfig(_Base):
     frame: Literal["galactic", "icrs"] = "galactic"
     proj: str = "CAR"
 
+    @model_validator(mode="after")
+    def _check_size(self):
+
+        if not all(0 < w <= 360 for w in self.width):
+            raise ValueError(f"geom.width {list(self.width)} deg: each width must be in (0, 360]")
+        if not all(round(w / self.binsz) >= 1 for w in self.width):
+            raise ValueError(f"geom.width {list(self.width)} deg is smaller than one pixel of {self.binsz} deg")
+        if not -90 <= self.center[1] <= 90:
+            raise ValueError(f"geom.center latitude {self.center[1]} deg is outside [-90, 90]")
+        if self.proj.upper() not in WCS_PROJECTIONS:
+            raise ValueError(f"geom.proj {self.proj!r} is not a WCS projection; use one of {', '.join(WCS_PROJECTIONS)}")
+        return self
+
 
 class HpxGeomConfig(_Base):
     """HEALPix geometry (all-sky) given by its order, ``nside = 2**order``."""
@@ -126,12 +141,22 @@ class HpxGeomConfig(_Base):
 class ComponentConfig(_Base):
     """One binning component: energy range and bins, event types, zenith cut and geometry."""
 
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.+-]+$")
+    name: str
     energy: EnergyBinningConfig = EnergyBinningConfig()
     evtype: EvtypeField = 3
     zmax: float = Field(90.0, gt=0, le=180)
     geom: Annotated[Union[WcsGeomConfig, HpxGeomConfig], Field(discriminator="type")] = WcsGeomConfig()
     exposure: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value):
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*", value) or len(value) > 100:
+            raise ValueError(
+                f"component name {value!r} must start with a letter, digit or '_' and hold only letters, "
+                "digits and _.+- (at most 100 characters): it names the folder outdir/<name> of the products"
+            )
+        return value
 
     @property
     def evtype_mask(self):
@@ -211,6 +236,7 @@ class AllSkyConfig(_Base):
         ConfigError
             If the file cannot be read or does not validate.
         """
+
         path = Path(path)
         config = cls.from_yaml(cls.read_text(path), source=path)
         return config.resolve_paths(path.parent)

@@ -11,7 +11,6 @@ for it give up at once. Products already present are not recomputed: a rerun aft
 kill resumes where the previous run stopped.
 """
 import contextlib
-import fcntl
 import logging
 import os
 import resource
@@ -23,8 +22,8 @@ from typing import Callable
 
 from gammapy.utils import parallel
 
-from ..errors import PipelineError
-from ..utils import atomic_output
+from ..errors import OutputError, PipelineError
+from ..utils import atomic_output, folder_lock
 
 __all__ = ["Task", "TaskGraph", "TaskResult", "RunReport", "PipelineError", "Executor", "outdir_lock"]
 
@@ -226,25 +225,19 @@ class TaskGraph:
 def outdir_lock(outdir):
     """Exclusive lock on an output folder for the duration of a run.
 
-    Two pipelines running on the same folder would remove each other's temporary files; the lock
-    (released by the operating system even when the process is killed) prevents that. While it is
-    held, temporary files left by a killed run are removed.
+    The lock of `gammapy_lat.utils.folder_lock` (``<outdir>/.gammapy-lat.lock``), also taken by
+    ``gammapy-lat run``: two runs on the same folder would replace each other's products. While it
+    is held, the temporary files left by killed runs of gammapy-lat are removed (only those of the
+    package whose owner process has ended: files of other programs and of commands running at the
+    same time are kept).
     """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    lockfile = outdir / ".allsky.lock"
-    with open(lockfile, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PipelineError(f"Output folder {outdir} is in use by another pipeline run ({lockfile})") from None
-        try:
-            for stale in outdir.rglob(".tmp-*"):
-                log.info(f"Removing temporary file left by an interrupted run: {stale}")
-                stale.unlink(missing_ok=True)
+    try:
+        with folder_lock(outdir, what="pipeline or analysis run"):
             yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    except OutputError as exc:
+        if "in use" not in str(exc):
+            raise
+        raise PipelineError(str(exc)) from None
 
 
 class Executor:

@@ -11,6 +11,7 @@ __all__ = [
     "exposure_tiles",
     "exposure_tile_geom",
     "tile_slice",
+    "component_size",
 ]
 
 
@@ -21,6 +22,20 @@ def _component(component):
 
 
 _COORDSYS = {"galactic": "GAL", "icrs": "CEL"}
+
+
+def component_size(component):
+    """``(nx, ny, nbins)`` of a component's counts cube from its configuration alone.
+
+    ``ny`` is 1 for HEALPix maps (``nx`` is then the number of pixels). Nothing is allocated, so
+    this serves to check the size of a request before building its geometry.
+    """
+    component = _component(component)
+    geom = component.geom
+    if geom.type == "healpix":
+        return 12 * 4**geom.order, 1, component.energy.nbins
+    nx, ny = (int(round(w / geom.binsz)) for w in geom.width)
+    return nx, ny, component.energy.nbins
 
 
 def component_counts_geom(component):

@@ -2,6 +2,7 @@
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,13 +10,16 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ..errors import ConfigError, LATFileError
-from ..utils import atomic_output
+from ..errors import ConfigError, GammapyLATError, LATFileError
+from ..livetime.compute import check_livetime_request
+from ..utils import atomic_output, check_output_dir
 from ..utils.hashing import code_version, content_hash, file_identity
+from ..utils.io import is_inside, temporary_path
+from ..utils.resources import check_disk, check_memory, check_tasks
 from . import steps
 from .config import AllSkyConfig
 from .engine import Executor, Task, TaskGraph, outdir_lock
-from .geometry import component_exposure_geom, exposure_tiles
+from .geometry import component_exposure_geom, component_size, exposure_tiles
 from .interfaces import caldb_index_file
 
 __all__ = ["AllSkyPipeline", "AllSkyResult", "TimeChunk"]
@@ -144,6 +148,9 @@ class AllSkyPipeline:
                 )
         chunks = []
         step = self.config.livetime.time_chunk
+        # count before building: time_chunk: 1 on weekly files would be millions of tasks
+        nchunks = sum(1 if step is None else max(1, int(np.ceil((b - a) / step))) for a, b, _ in ranges)
+        self._check_tasks(nchunks)
         for tstart, tstop, path in ranges:
             if step is None or tstop - tstart <= step:
                 edges = [tstart, tstop]
@@ -191,6 +198,70 @@ class AllSkyPipeline:
             )
         )
 
+    # ---------------------------------------------------------------------- resources
+    def _zenith_cuts(self):
+        cfg = self.config
+        return {cfg.livetime.zmax if cfg.livetime.zmax is not None else c.zmax for c in cfg.components}
+
+    def _check_tasks(self, nchunks):
+        cfg = self.config
+        ncomp = len(cfg.components)
+        nzmax = len(self._zenith_cuts())
+        ntasks = nchunks * (1 + ncomp + nzmax) + nzmax + 2 * ncomp
+        step = cfg.livetime.time_chunk
+        check_tasks(
+            ntasks,
+            f"livetime.time_chunk={step:g} s ({nchunks:,} time chunks)" if step else f"{nchunks:,} FT1 files",
+            advice="use longer time chunks (livetime.time_chunk) or none",
+        )
+
+    def check_resources(self):
+        """Refuse a configuration whose memory, disk space or tasks exceed the limits, before any work.
+
+        Estimated from the configuration alone (no geometry or array is built): the largest
+        counts, exposure and livetime arrays one worker holds, times the number of workers; the
+        partial and final products on disk against the free space of ``outdir``.
+
+        Raises
+        ------
+        ResourceLimitError
+            Naming the component or key, the estimate and the limit.
+        """
+
+        cfg = self.config
+        njobs = cfg.parallel.n_jobs
+        workers = f" with {njobs} workers" if njobs > 1 else ""
+        disk = 0.0
+        for comp in cfg.components:
+            nx, ny, nbins = component_size(comp)
+            npix = float(nx) * ny
+            # counts: dense int32 cube plus the sparse copy; exposure: one tile of float64 planes
+            counts = 3.0 * 4 * npix * nbins
+            tile = npix if ny == 1 else min(npix, max(nx, float(cfg.exposure_tile_pixels)))
+            exposure = 4.0 * 8 * tile * (nbins + 1) if comp.exposure else 0.0
+            shape = f"{nx} pixels" if ny == 1 else f"{nx} x {ny} pixels"
+            check_memory(
+                njobs * max(counts, exposure) + 4.0 * npix * (nbins + 1),
+                f"Component {comp.name!r} ({shape} x {nbins} energy bins{workers})",
+                advice="use larger pixels (geom.binsz), a lower HEALPix order, a smaller width or fewer energy bins",
+            )
+            disk += 4.0 * npix * nbins + (2 * 4.0 * npix * (nbins + 1) if comp.exposure else 0.0)
+        lt = cfg.livetime
+        try:
+            check_livetime_request(lt.nside, lt.ncostheta, n_chunks=njobs)
+        except GammapyLATError as exc:
+            raise type(exc)(f"livetime.nside={lt.nside}: {exc}") from None
+        # one livetime partial per chunk and zenith cut (EXPOSURE and WEIGHTED_EXPOSURE columns)
+        lt_bytes = 12.0 * lt.nside**2 * (2 * 8 * lt.ncostheta + 16)
+        ranges = [_ft1_time_range(f) for f in cfg.ft1_files()]
+        step = lt.time_chunk
+        nchunks = sum(1 if step is None else max(1, int(np.ceil((b - a) / step))) for a, b in ranges)
+        self._check_tasks(nchunks)
+        nzmax = len(self._zenith_cuts())
+        disk += nzmax * (nchunks + 1) * lt_bytes
+        existing = sum(f.stat().st_size for f in self.outdir.rglob("*.fits") if f.is_file()) if self.outdir.is_dir() else 0
+        check_disk(disk - existing, self.outdir, "This pipeline run (partial and final products)")
+
     def build_graph(self):
         """The task graph of this configuration.
 
@@ -201,6 +272,7 @@ class AllSkyPipeline:
             ``{component name: {"counts": task, "livetime": task, "exposure": task or None}}``.
         """
         cfg = self.config
+        self.check_resources()
         code = code_version()
         graph = TaskGraph()
         chunks = self.time_chunks()
@@ -342,6 +414,7 @@ class AllSkyPipeline:
         -------
         result : `AllSkyResult`
         """
+        check_output_dir(self.outdir, what="outdir")
         with outdir_lock(self.outdir):
             graph, finals = self.build_graph()
             report = self.executor(progress).run(graph)
@@ -354,6 +427,8 @@ class AllSkyPipeline:
         products = {}
         for name, tasks in finals.items():
             folder = self.outdir / name
+            if not is_inside(folder, self.outdir) or folder.resolve() == self.outdir.resolve():
+                raise ConfigError(f"components: the products of {name!r} would be published outside {self.outdir}")
             folder.mkdir(parents=True, exist_ok=True)
             out = {}
             for kind, filename in (("counts", "ccube.fits"), ("livetime", "ltcube.fits"), ("exposure", "bexpmap.fits")):
@@ -378,6 +453,11 @@ class AllSkyPipeline:
     def _summary(self, finals, report):
         info = self._previous_figures()
         info.update({r.key: r.info for r in report.results if r.info})
+        for tasks in finals.values():
+            for task in tasks.values():
+                if task is not None and task.key not in info and task.output.exists():
+                    # made by a run that stopped before writing its manifest
+                    info[task.key] = steps.product_figures(task.kind, task.output)
         self._figures = info
         summary = {}
         for name, tasks in finals.items():
@@ -416,13 +496,17 @@ class AllSkyPipeline:
 
 def _link_atomic(source, target):
     """Make ``target`` name the content of ``source`` (hard link, or copy), replacing it atomically."""
-    source, target = Path(source), Path(target)
-    tmp = target.with_name(f".tmp-link-{os.getpid()}-{target.name}")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        import shutil
 
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+
+    source, target = Path(source), Path(target)
+    if target.exists() and not target.is_symlink() and os.path.samefile(source, target):
+        return  # published by an earlier run (os.replace of two links to one file does nothing)
+    tmp = temporary_path(target)
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)

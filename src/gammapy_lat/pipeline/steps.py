@@ -22,6 +22,7 @@ import logging
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
+from gammapy.maps import Map
 
 from ..data import read_spacecraft
 from ..data.gti import intersect_intervals, merge_intervals
@@ -54,6 +55,7 @@ __all__ = [
     "make_exposure_tile",
     "assemble_exposure",
     "read_gti_partial",
+    "product_figures",
 ]
 
 log = logging.getLogger(__name__)
@@ -224,3 +226,23 @@ def assemble_exposure(output, tiles, ltcube, component, irf_name):
             data[tile_slice(geom, tile)] = hdu.data
     write_exposure_cube(output, geom, data, ltcube, component, irf_name)
     return {"exposure_max_cm2s": float(data.max())}
+
+
+# ------------------------------------------------------------------------------ figures
+def product_figures(kind, path):
+    """The figures of a final product, as its step returned them, read back from the file.
+
+    Used when a run finds the final products already made but not their figures (a run killed
+    after computing them and before writing ``manifest.json``).
+    """
+    if kind == "ltcube":
+
+        cube = LivetimeCube.read(path)
+        return {"livetime_max_s": float(cube.livetime.sum(axis=1).max().to_value("s"))}
+
+    data = np.asarray(Map.read(path).data)
+    if kind == "ccube":
+        return {"nevents": int(data.sum())}
+    if kind == "bexpmap":
+        return {"exposure_max_cm2s": float(data.max())}
+    return {}

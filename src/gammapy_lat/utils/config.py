@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from ..errors import ConfigError
+from .yamlio import load_yaml, read_yaml_text
 
 __all__ = [
     "BaseConfig",
@@ -126,7 +127,7 @@ def _format_location(loc):
     return "".join(parts) or "config"
 
 
-def config_error(exc, what="config", source=None):
+def config_error(exc, what="config", source=None, pattern_messages=None):
     """One `~gammapy_lat.errors.ConfigError` naming every key of a pydantic ``ValidationError``.
 
     Parameters
@@ -137,6 +138,8 @@ def config_error(exc, what="config", source=None):
         What was validated, e.g. ``"analysis config"``.
     source : str or `~pathlib.Path`, optional
         The file, for the message.
+    pattern_messages : dict, optional
+        Messages (formatted with ``input``) for values not matching a field pattern.
     """
     lines, seen = [], set()
     for err in exc.errors():
@@ -152,6 +155,8 @@ def config_error(exc, what="config", source=None):
             ctx = err.get("ctx", {})
             key = str(ctx.get("discriminator", "type")).strip("'")
             msg = f"unknown {key} {ctx.get('tag')!r} (expected {ctx.get('expected_tags', '')})"
+        elif err["type"] == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") in (pattern_messages or {}):
+            msg = pattern_messages[err["ctx"]["pattern"]].format(input=err.get("input"))
         elif err["type"] == "union_tag_not_found":
             key = str(err.get("ctx", {}).get("discriminator", "type")).strip("'")
             msg = f"the '{key}' key is missing"
@@ -176,6 +181,8 @@ class BaseConfig(BaseModel):
 
     #: What the configuration is, in messages (e.g. "analysis config").
     config_kind: ClassVar[str] = "config"
+    #: Messages for values that do not match a field pattern (keyed by the pattern).
+    pattern_messages: ClassVar[dict] = {}
     #: Older or alternative key names accepted for a key, each with a deprecation warning.
     key_aliases: ClassVar[dict] = {}
 
@@ -213,16 +220,12 @@ class BaseConfig(BaseModel):
 
     @classmethod
     def _config_error(cls, exc, source):
-        return config_error(exc, cls.config_kind, source)
+        return config_error(exc, cls.config_kind, source, cls.pattern_messages)
 
     @classmethod
     def load_yaml(cls, text, source=None):
-        """``yaml.safe_load`` of a config text; a parse error is a `~gammapy_lat.errors.ConfigError`."""
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            where = f" {source}" if source else ""
-            raise ConfigError(f"{cls.config_kind.capitalize()}{where} is not valid YAML: {exc}") from None
+        """``yaml.safe_load`` of a config text (`gammapy_lat.utils.yamlio.load_yaml`)."""
+        return load_yaml(text, source=source or cls.config_kind)
 
     @classmethod
     def from_yaml(cls, text, source=None):
@@ -231,14 +234,12 @@ class BaseConfig(BaseModel):
 
     @classmethod
     def read_text(cls, path):
-        """Text of a config file; a missing or unreadable file is a `~gammapy_lat.errors.ConfigError`."""
+        """Text of a config file; a missing, binary, non-UTF-8 or oversized file is a
+        `~gammapy_lat.errors.ConfigError` (`gammapy_lat.utils.yamlio.read_yaml_text`)."""
         path = Path(path).expanduser()
         if not path.is_file():
             raise ConfigError(f"{cls.config_kind.capitalize()} file not found: {path}")
-        try:
-            return path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Cannot read {cls.config_kind} {path}: {exc}") from None
+        return read_yaml_text(path, cls.config_kind.capitalize())
 
     @classmethod
     def read(cls, path):
