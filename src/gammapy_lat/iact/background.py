@@ -35,6 +35,7 @@ __all__ = [
     "RunAcceptance",
     "observation_zenith_azimuth",
     "observation_nsb",
+    "altaz_to_radec",
     "NSB_COLUMNS",
 ]
 
@@ -500,29 +501,56 @@ class BackgroundModels:
         return Table(self.to_hdulist()["BKG_INDEX"].data)
 
 
+def altaz_to_radec(irf, observation, time_step=2 * u.min):
+    """RA/Dec-aligned version of an Alt/Az-aligned 3D background for one run.
+
+    The Alt/Az model is averaged over the FoV rotation during the run's good time (sampled every
+    ``time_step``) at the centres of its own FoV bins. Gammapy then evaluates the run's
+    background map once instead of once per rotation step (much faster, the same result to the
+    FoV binning).
+    """
+    from gammapy.irf import Background3D
+
+    times, weights = _time_nodes(observation, u.Quantity(time_step))
+    angles, flip = _fov_altaz_to_icrs(observation, times)
+    lon = irf.axes["fov_lon"].center.to_value("rad")
+    lat = irf.axes["fov_lat"].center.to_value("rad")
+    lon2, lat2 = np.meshgrid(lon, lat, indexing="ij")
+    energy = irf.axes["energy"].center[:, None, None]
+    data = np.zeros(irf.data.shape)
+    for weight, angle in zip(weights, angles):
+        # FoV RA/Dec coordinates of the bins -> FoV Alt/Az at this time
+        alon, alat = _unrotate_fov(lon2, lat2, angle, flip)
+        values = irf.evaluate(energy=energy, fov_lon=np.degrees(alon)[None] * u.deg,
+                              fov_lat=np.degrees(alat)[None] * u.deg)
+        data += weight * values.to_value(irf.unit)
+    meta = dict(irf.meta)
+    meta["FOVALIGN"] = "RADEC"
+    return Background3D(axes=irf.axes, data=data, unit=irf.unit, meta=meta, fov_alignment="RADEC")
+
+
 def _irf_for_observation(irf, observation):
     """The IRF to attach to ``observation``.
+
+    Alt/Az-aligned 3D models become the run's RA/Dec-aligned average (`altaz_to_radec`).
 
     Gammapy treats the background of H.E.S.S. DR1-era files (``CREATOR`` SASH FITS, ``HDUVERS``
     0.2) as having reversed FoV longitudes whatever its declared alignment. A RA/Dec-aligned 2D
     model is therefore attached with its longitude axis mirrored (and labelled so), which Gammapy
-    evaluates exactly as the model; an Alt/Az-aligned 2D model cannot be used with such files.
+    evaluates exactly as the model.
     """
     from gammapy.irf import FoVAlignment
 
     if irf.has_offset_axis:
         return irf
+    if irf.fov_alignment == FoVAlignment.ALTAZ:
+        irf = altaz_to_radec(irf, observation)
     optional = getattr(observation.meta, "optional", None) or {}
     legacy = optional.get("CREATOR") == "SASH FITS::EventListWriter" and optional.get("HDUVERS") == "0.2"
     if not legacy:
         return irf
     if irf.fov_alignment == FoVAlignment.REVERSE_LON_RADEC:
         return irf
-    if irf.fov_alignment == FoVAlignment.ALTAZ:
-        raise GammapyLATError(
-            f"observation {observation.obs_id}: Gammapy reads the background of this (H.E.S.S. "
-            "SASH, HDUVERS 0.2) file as RA/Dec aligned; use a radial or RA/Dec-aligned model"
-        )
     return _mirror_lon(irf)
 
 
@@ -547,7 +575,7 @@ class BackgroundModelMaker:
     Parameters
     ----------
     energy_axis : `~gammapy.maps.MapAxis`, optional
-        Reconstructed-energy axis of the models. Default: 0.1-100 TeV, 10 bins per decade (the
+        Reconstructed-energy axis of the models. Default: 0.01-100 TeV, 10 bins per decade (the
         shape near the energy threshold, which moves fast with zenith, needs them).
     kind : {"radial", "2d"}
         ``radial``: `~gammapy.irf.Background2D` in (energy, offset); ``2d``:
@@ -623,7 +651,7 @@ class BackgroundModelMaker:
         if fov_alignment not in ("ALTAZ", "RADEC"):
             raise ValueError(f"fov_alignment must be 'ALTAZ' or 'RADEC', got {fov_alignment!r}")
         if energy_axis is None:
-            energy_axis = MapAxis.from_energy_bounds("0.1 TeV", "100 TeV", nbin=10, per_decade=True)
+            energy_axis = MapAxis.from_energy_bounds("0.01 TeV", "100 TeV", nbin=10, per_decade=True)
         self.energy_axis = energy_axis.copy(name="energy")
         self.kind = kind
         self.offset_max = Angle(offset_max).to("deg")
