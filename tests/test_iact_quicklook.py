@@ -143,7 +143,8 @@ def test_quicklook_errors(gammapy_data, tmp_path):
         (["--target", "Not A Source"], "not a known name"),
         (["--target", "PKS 2155-304", "--date", "2010-01-01"], "no run of PKS 2155-304"),
         (["--target", "Mrk 421"], "no run points within"),
-        (["--target", "Crab", "--runs", "1-3"], "not in the data store"),
+        (["--target", "Crab", "--runs", "1-3"], "no run of the data store in 1-3"),
+        (["--target", "Crab", "--runs", "23524"], "not in the data store"),
     ]:
         result = runner.invoke(cli, ["quicklook", dl3, "-o", str(tmp_path / "x")] + args)
         assert result.exit_code == 1, result.output

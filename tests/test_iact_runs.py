@@ -37,6 +37,13 @@ def test_parse_runs_and_nights():
     assert parse_runs("33787-33790,23523 23526") == [23523, 23526, 33787, 33788, 33789, 33790]
     with pytest.raises(SelectionError):
         parse_runs("abc")
+    # against the data store: ranges hold the available runs, single ids must exist
+    available = [23523, 23526, 23559, 23592, 33787]
+    assert parse_runs("23500-23600", available) == [23523, 23526, 23559, 23592]
+    with pytest.raises(SelectionError, match="not in the data store"):
+        parse_runs("23524", available)
+    with pytest.raises(SelectionError, match="no run of the data store"):
+        parse_runs("1-10", available)
     first, last = parse_nights("2006-07-29")
     t0, t1 = night_interval(first, last, 16.5)   # H.E.S.S.: local noon is 10:54 UTC
     assert t0.isot.startswith("2006-07-29T10:54") and t1.isot.startswith("2006-07-30T10:54")

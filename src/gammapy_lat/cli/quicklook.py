@@ -38,6 +38,7 @@ def _time_bin(ctx, param, value):
 @click.option("--emax", default="100 TeV", show_default=True, help="Highest reconstructed energy.")
 @click.option("--theta-cut", default=None, help="θ cut, e.g. 0.1deg (default: RAD_MAX or 0.11 deg).")
 @click.option("--zenith-max", default="60 deg", show_default=True, help="Largest zenith angle of the runs.")
+@click.option("--max-offset", default="2.5 deg", show_default=True, help="Largest distance of the pointings from the target.")
 @click.option("--spectral-model", type=click.Choice(["pl", "lp"]), default="pl", show_default=True,
               help="Power law or log-parabola.")
 @click.option("--time-bin", default="10min", show_default=True, callback=_time_bin,
@@ -48,7 +49,7 @@ def _time_bin(ctx, param, value):
 @click.option("--clobber/--no-clobber", default=False, show_default=True, help="Replace an earlier quick-look in the output folder.")
 @handle_errors
 def quicklook_command(dl3_dir, target, date, runs, outdir, background, off_runs, ring, emin, emax, theta_cut,
-                      zenith_max, spectral_model, time_bin, no_maps, no_spectrum, no_light_curve, clobber):
+                      zenith_max, max_offset, spectral_model, time_bin, no_maps, no_spectrum, no_light_curve, clobber):
     """Quick-look analysis of TARGET in the DL3 data store DL3_DIR.
 
     Run selection (printed), θ² with the Li & Ma significance, significance and excess maps,
@@ -67,7 +68,7 @@ def quicklook_command(dl3_dir, target, date, runs, outdir, background, off_runs,
         background=background.replace("-", "_"), off_runs=off_runs,
         ring="adaptive_ring" if ring == "adaptive" else "ring",
         energy_min=quantity(emin), energy_max=quantity(emax), theta_cut=quantity(theta_cut),
-        zenith_max=quantity(zenith_max), spectral_model=spectral_model, time_bin=time_bin,
+        zenith_max=quantity(zenith_max), max_offset=quantity(max_offset), spectral_model=spectral_model, time_bin=time_bin,
         maps=not no_maps, spectrum=not no_spectrum, light_curve=not (no_spectrum or no_light_curve),
     )
     settings = {k: v for k, v in settings.items() if v is not None or k == "time_bin"}

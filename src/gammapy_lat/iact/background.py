@@ -506,8 +506,9 @@ def altaz_to_radec(irf, observation, time_step=2 * u.min):
 
     The Alt/Az model is averaged over the FoV rotation during the run's good time (sampled every
     ``time_step``) at the centres of its own FoV bins. Gammapy then evaluates the run's
-    background map once instead of once per rotation step (much faster, the same result to the
-    FoV binning).
+    background map once instead of once per rotation step (tens of times faster for runs near
+    zenith); the maps agree with Gammapy's time-stepped evaluation of the Alt/Az model to about
+    2 % (the regridding on the model's FoV bins).
     """
     from gammapy.irf import Background3D
 

@@ -202,7 +202,7 @@ class QuickLook:
         cfg = self.config
         self.datastore = open_datastore(cfg.datastore)
         self.target = resolve_target(cfg.target, self.datastore.obs_table)
-        runs = parse_runs(cfg.runs) if cfg.runs else None
+        runs = parse_runs(cfg.runs, self.datastore.obs_table["OBS_ID"]) if cfg.runs else None
         self.selection = select_runs(
             self.datastore, self.target, runs=runs, date=cfg.date, max_offset=cfg.max_offset,
             zenith_max=cfg.zenith_max, min_livetime=cfg.min_livetime, quality_max=cfg.quality_max,
@@ -277,7 +277,7 @@ class QuickLook:
     def _off_run_ids(self):
         cfg = self.config
         if cfg.off_runs:
-            return parse_runs(cfg.off_runs)
+            return parse_runs(cfg.off_runs, self.datastore.obs_table["OBS_ID"])
         table = self.datastore.obs_table
         tags = np.zeros(len(table), dtype=bool)
         for col in ("TARGET_TAG", "TARGET_NAME", "OBJECT", "OBS_MODE"):

@@ -19,24 +19,49 @@ __all__ = ["RunSelection", "select_runs", "parse_runs", "parse_nights", "night_i
 log = logging.getLogger(__name__)
 
 
-def parse_runs(text):
-    """Run ids from ``"23523,23526"``, ranges ``"33787-33801"`` or a mix (``"1-3,7"``)."""
-    ids = []
+def _run_items(text):
+    """(explicit ids, ranges) of a run specification."""
+    ids, ranges = [], []
     for item in re.split(r"[,\s]+", str(text).strip()):
         if not item:
             continue
         match = re.fullmatch(r"(\d+)\s*(?:-|\.\.)\s*(\d+)", item)
         if match:
             lo, hi = int(match.group(1)), int(match.group(2))
-            if hi < lo or hi - lo > 100000:
+            if hi < lo:
                 raise SelectionError(f"runs: invalid range {item!r}")
-            ids.extend(range(lo, hi + 1))
+            ranges.append((lo, hi))
         elif item.isdigit():
             ids.append(int(item))
         else:
             raise SelectionError(f"runs: {item!r} is not a run number or a range like 33787-33801")
-    if not ids:
+    if not ids and not ranges:
         raise SelectionError("runs: no run number given")
+    return ids, ranges
+
+
+def parse_runs(text, available=None):
+    """Run ids from ``"23523,23526"``, ranges ``"33787-33801"`` or a mix (``"1-3,7"``).
+
+    With ``available`` (the data store's ids) a range means the available runs inside it, and a
+    single id that is not available is an error.
+    """
+    ids, ranges = _run_items(text)
+    if available is None:
+        for lo, hi in ranges:
+            if hi - lo > 100000:
+                raise SelectionError(f"runs: range {lo}-{hi} is too long; give the runs of the data store")
+            ids.extend(range(lo, hi + 1))
+        return sorted(set(ids))
+    available = set(int(i) for i in available)
+    missing = sorted(set(ids) - available)
+    if missing:
+        raise SelectionError(f"runs: not in the data store: {missing[:20]}")
+    for lo, hi in ranges:
+        inside = [i for i in available if lo <= i <= hi]
+        if not inside:
+            raise SelectionError(f"runs: no run of the data store in {lo}-{hi}")
+        ids.extend(inside)
     return sorted(set(ids))
 
 
@@ -132,8 +157,9 @@ def select_runs(datastore, target, runs=None, date=None, max_offset="2.5 deg", z
         DL3 data store.
     target : `~gammapy_lat.iact.targets.Target`
         Target.
-    runs : list of int, optional
-        Run ids to consider (default: every run pointing within ``max_offset``).
+    runs : list of int or str, optional
+        Run ids to consider, or a specification such as ``"33787-33801,47802"`` (ranges mean the
+        runs of the data store inside them). Default: every run pointing within ``max_offset``.
     date : str, optional
         Night(s) (``YYYY-MM-DD`` of the evening, or ``first/last``); local noon to noon at the
         site.
@@ -157,6 +183,8 @@ def select_runs(datastore, target, runs=None, date=None, max_offset="2.5 deg", z
     pointing = SkyCoord(_column(table, "RA_PNT"), _column(table, "DEC_PNT"), unit="deg")
     offset = pointing.separation(target.position).deg
     all_ids = np.asarray(table["OBS_ID"]).astype(int)
+    if isinstance(runs, str):
+        runs = parse_runs(runs, all_ids)
     if runs is not None:
         missing = sorted(set(runs) - set(all_ids.tolist()))
         if missing:
