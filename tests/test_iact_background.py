@@ -228,3 +228,28 @@ def test_altaz_model_run_average_matches_gammapy(gammapy_data):
     lon = irf.axes["fov_lon"].center.to_value("deg")
     inside = np.hypot(lon[:, None], lon[None, :]) < 1.5
     assert np.mean(np.abs(fov / fov[::-1, ::-1] - 1)[inside]) > 0.05
+
+
+def test_attach_by_azimuth_and_nsb(gammapy_data):
+    """VERITAS runs binned in azimuth and in the obs-index NSBLEVEL: each run gets the model of
+    its own azimuth and NSB cell (built from the runs of that cell only)."""
+    from gammapy.data import DataStore
+
+    store = DataStore.from_dir(gammapy_data / "veritas/crab-point-like-ED")
+    table = store.obs_table
+    observations = store.get_observations(required_irf="point-like")
+    maker = BackgroundModelMaker(zenith_edges=[0, 20], azimuth_edges=[0, 180, 360], nsb_edges=[7.0, 7.32, 7.5],
+                                 min_runs=1, target_radius="0.3 deg")
+    models = maker.run(observations, table)
+    nsb = dict(zip(table["OBS_ID"], table["NSBLEVEL"]))
+    az = dict(zip(table["OBS_ID"], table["AZ_PNT"]))
+    _, assigned = models.attach(observations, table)
+    for row in assigned:
+        entry = [e for e in models if e.name == row["BKG_MODEL"]][0]
+        assert row["OBS_ID"] in entry.obs_ids
+        assert entry.contains(row["ZEN_PNT"], az[row["OBS_ID"]], nsb[row["OBS_ID"]])
+        assert row["NSB"] == pytest.approx(nsb[row["OBS_ID"]])
+    assert len({row["BKG_MODEL"] for row in assigned}) >= 3
+    # a run outside every NSB bin gets the closest NSB among the cells of its zenith/azimuth bin
+    entry = models.select(11.0, 150.0, 7.9)
+    assert entry.nsb_range == (7.32, 7.5) and entry.azimuth_range == (0.0, 180.0)

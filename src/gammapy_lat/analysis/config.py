@@ -760,12 +760,16 @@ class TSMapConfig(BaseConfig):
 
 
 class Theta2Config(BaseConfig):
+    """θ² table of IACT blocks; ``theta_cut``: the cut of the ON/OFF numbers and Li & Ma
+    significance reported with it (and drawn on its plot)."""
+
     datasets: Optional[List[str]] = None
     position: SkyCoordConfig
     theta2_max: SolidAngleType = "0.2 deg2"
     nbins: int = Field(20, ge=1)
     energy: EnergyRangeConfig = EnergyRangeConfig()
     off_regions_number: int = Field(1, ge=1)
+    theta_cut: AngleType = "0.11 deg"
 
 
 class EstimatorsConfig(BaseConfig):

@@ -543,6 +543,10 @@ class Analysis:
                 ).run()
             except ValueError as exc:
                 raise ConfigError(f"estimators.theta2 (block '{block.name}'): {exc}") from exc
+            from ..iact.theta2 import theta2_signal
+
+            livetime = sum(o.observation_live_time_duration for o in observations)
+            table.meta["signal"] = theta2_signal(table, cfg.theta_cut, livetime)
             self.theta2[block.name] = table
             products.append(write_table(table, self.outdir / "estimate" / f"theta2_{block.name}.ecsv"))
         return products

@@ -16,7 +16,7 @@ from astropy.table import Table
 
 from ..errors import SelectionError
 
-__all__ = ["Theta2Result", "make_theta2", "off_positions"]
+__all__ = ["Theta2Result", "make_theta2", "off_positions", "theta2_signal"]
 
 log = logging.getLogger(__name__)
 
@@ -193,3 +193,36 @@ def make_theta2(observations, position, theta_cut=None, theta2_max="0.3 deg2", n
         n_runs=len(run_table),
     )
     return Theta2Result(table, run_table, summary)
+
+
+def theta2_signal(table, theta_cut, livetime=None):
+    """Signal inside a θ cut from a θ² table (``counts``, ``counts_off``, ``alpha`` per bin, as
+    written by Gammapy's `~gammapy.makers.utils.ThetaSquaredTable` or `make_theta2`).
+
+    The bins whose upper edge is within ``theta_cut`` (to 1 % of a bin) are summed.
+
+    Returns
+    -------
+    summary : dict
+        ``n_on``, ``n_off``, ``alpha``, ``excess``, ``excess_err``, ``significance`` (Li & Ma),
+        ``theta_cut``, ``theta2_cut`` (the bin edge used, deg²) and ``livetime`` (h, if given).
+    """
+    from gammapy.stats import WStatCountsStatistic
+
+    cut2 = Angle(theta_cut).deg ** 2
+    upper = u.Quantity(table["theta2_max"], "deg2").value
+    width = np.diff(u.Quantity(table["theta2_min"], "deg2").value[:2])[0] if len(table) > 1 else upper[0]
+    inside = upper <= cut2 + 0.01 * width
+    if not np.any(inside):
+        inside[0] = True
+    n_on = float(np.sum(table["counts"][inside]))
+    n_off = np.asarray(table["counts_off"][inside], dtype=float)
+    alpha_bins = np.asarray(table["alpha"][inside], dtype=float)
+    alpha = float(np.sum(alpha_bins * n_off) / n_off.sum()) if n_off.sum() > 0 else float(alpha_bins.mean())
+    stat = WStatCountsStatistic(n_on, n_off.sum(), alpha)
+    summary = dict(n_on=int(n_on), n_off=int(n_off.sum()), alpha=alpha, excess=float(stat.n_sig),
+                   excess_err=float(stat.error), significance=float(stat.sqrt_ts),
+                   theta_cut=float(np.sqrt(upper[inside][-1])), theta2_cut=float(upper[inside][-1]))
+    if livetime is not None:
+        summary["livetime"] = float(u.Quantity(livetime).to_value("h"))
+    return summary
