@@ -75,16 +75,20 @@ def plot_sky_maps(significance, excess, path, title, target=None, exclusion=None
         data = np.asarray(image.data, dtype=float)
         finite = data[np.isfinite(data)]
         if symmetric:
-            from matplotlib.colors import TwoSlopeNorm
-
-            vmax = max(np.nanmax(finite) if finite.size else 1.0, 5.0)
-            kwargs = dict(norm=TwoSlopeNorm(vmin=-5, vcenter=0, vmax=vmax))
+            # the same scale for positive and negative fluctuations; the source saturates and is
+            # drawn with contours
+            kwargs = dict(vmin=-5, vmax=5)
         else:
             kwargs = dict(vmin=np.nanpercentile(finite, 1) if finite.size else None,
                           vmax=np.nanmax(finite) if finite.size else None)
         im = ax.imshow(data, origin="lower", cmap=cmap, interpolation="nearest", **kwargs)
         if symmetric and finite.size:
-            ax.contour(data, levels=[3, 5], colors=["0.3", "k"], linewidths=0.8)
+            peak = np.nanmax(finite)
+            levels = [lvl for lvl in (5, 10, 20, 40, 80) if lvl < peak]
+            if levels:
+                ax.contour(data, levels=levels, colors="k", linewidths=0.7)
+            ax.text(0.02, 0.98, f"peak {peak:.1f} σ; contours " + ", ".join(f"{lvl}" for lvl in levels) + " σ",
+                    transform=ax.transAxes, va="top", fontsize=8, bbox=dict(fc="white", ec="0.7", alpha=0.8))
         if exclusion is not None:
             ax.contour(exclusion.data.astype(float), levels=[0.5], colors="0.4" if symmetric else "w",
                        linewidths=0.8, linestyles="dotted")
@@ -93,7 +97,7 @@ def plot_sky_maps(significance, excess, path, title, target=None, exclusion=None
                        marker="+", s=80, color="k" if symmetric else "w")
         ax.coords[0].set_axislabel("Right ascension")
         ax.coords[1].set_axislabel("Declination")
-        cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, extend="both" if symmetric else "neither")
         cbar.set_label(label)
         ax.set_title(label.split(" [")[0])
     fig.suptitle(title)

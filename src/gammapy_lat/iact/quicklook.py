@@ -395,10 +395,13 @@ class QuickLook:
         maker = MapDatasetMaker(selection=["counts", "background"], background_oversampling=oversampling)
         offset_max = self._map_offset_max()
         safe = SafeMaskMaker(methods=["offset-max"], offset_max=offset_max)
+        radius = cfg.theta_cut or (np.sqrt(self.theta2_result.cut_theta2) * u.deg
+                                   if hasattr(self, "theta2_result") else 0.1 * u.deg)
         if cfg.ring == "adaptive_ring":
+            # alpha of the ring choice over the region the significance is computed in
             ring = AdaptiveRingBackgroundMaker(r_in=cfg.ring_r_in, width=cfg.ring_width,
                                                r_out_max=cfg.ring_r_in + 4 * cfg.ring_width,
-                                               exclusion_mask=exclusion)
+                                               theta=radius, exclusion_mask=exclusion)
         else:
             ring = RingBackgroundMaker(r_in=cfg.ring_r_in, width=cfg.ring_width, exclusion_mask=exclusion)
         reference = MapDataset.create(geom, name="maps")
@@ -408,8 +411,6 @@ class QuickLook:
             dataset = safe.run(dataset, obs)
             image = dataset.to_image(name=dataset.name)
             stacked.stack(ring.run(image))
-        radius = cfg.theta_cut or (np.sqrt(self.theta2_result.cut_theta2) * u.deg
-                                   if hasattr(self, "theta2_result") else 0.1 * u.deg)
         estimator = ExcessMapEstimator(correlation_radius=radius, selection_optional=[])
         result = estimator.run(stacked)
         significance = result.sqrt_ts.reduce_over_axes()
