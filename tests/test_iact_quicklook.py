@@ -112,9 +112,12 @@ def test_quicklook_intranight_pks2155(gammapy_data, tmp_path):
 
     quicklook = QuickLook({"datastore": str(gammapy_data / "hess-dl3-dr1"), "target": "PKS 2155-304",
                            "date": "2006-07-29", "runs": "33787-33789", "maps": False,
-                           "outdir": str(tmp_path / "pks")})
+                           "energy_min": "0.7 TeV", "theta_cut": "0.1 deg", "outdir": str(tmp_path / "pks")})
     summary = quicklook.run()
     assert "failed_steps" not in summary
+    assert summary["energy_range_TeV"][0] == pytest.approx(0.7)
+    assert summary["spectrum"]["on_region"] == "circle 0.100 deg"
+    assert summary["theta2"]["theta_cut"] == pytest.approx(0.1)
     runwise = FluxPoints.read(tmp_path / "pks/light_curve_runs.fits", format="lightcurve")
     intra = FluxPoints.read(tmp_path / "pks/light_curve_intranight.fits", format="lightcurve")
     assert runwise.geom.axes["time"].nbin == 3 and intra.geom.axes["time"].nbin == 9

@@ -36,7 +36,8 @@ def _time_bin(ctx, param, value):
               help="Ring or adaptive-ring background of the sky maps.")
 @click.option("--emin", default=None, help="Lowest reconstructed energy, e.g. 0.3TeV (default: safe threshold).")
 @click.option("--emax", default="100 TeV", show_default=True, help="Highest reconstructed energy.")
-@click.option("--theta-cut", default=None, help="θ cut, e.g. 0.1deg (default: RAD_MAX or 0.11 deg).")
+@click.option("--theta-cut", default=None, help="θ cut of θ² and maps, e.g. 0.1deg (default: RAD_MAX or 0.11 deg); "
+              "with point-like IRFs the spectrum keeps their RAD_MAX.")
 @click.option("--zenith-max", default="60 deg", show_default=True, help="Largest zenith angle of the runs.")
 @click.option("--max-offset", default="2.5 deg", show_default=True, help="Largest distance of the pointings from the target.")
 @click.option("--spectral-model", type=click.Choice(["pl", "lp"]), default="pl", show_default=True,

@@ -1,5 +1,7 @@
 """Quick-look plots: θ², sky maps, significance distribution, SED, counts spectrum and light
 curves. Each function draws on a new figure, writes a PNG atomically and returns its path."""
+import warnings
+
 import astropy.units as u
 import numpy as np
 
@@ -142,7 +144,10 @@ def plot_sed(flux_points, model, path, title, energy_range, reference=None):
     if reference is not None:
         reference[0].plot(label=reference[1], color="0.4", ls="--", **kwargs)
     if flux_points is not None:
-        flux_points.plot(ax=ax, sed_type="e2dnde", color="k", label="flux points")
+        with warnings.catch_warnings():
+            # matplotlib's unit converter is re-set by FluxPoints.plot
+            warnings.filterwarnings("ignore", message=".*already has a converter.*")
+            flux_points.plot(ax=ax, sed_type="e2dnde", color="k", label="flux points")
     energies = np.geomspace(*u.Quantity(energy_range).to_value("TeV"), 50) * u.TeV
     e2dnde = (energies**2 * model(energies)).to_value("TeV cm-2 s-1")
     ax.set_ylim(np.nanmin(e2dnde) / 5, np.nanmax(e2dnde) * 5)

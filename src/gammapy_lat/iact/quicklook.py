@@ -15,6 +15,7 @@ from typing import Literal, Optional
 
 import astropy.units as u
 import numpy as np
+from astropy.coordinates import Angle
 from pydantic import Field
 
 from ..analysis.config import AngleType, BaseConfig, EnergyType, SolidAngleType, TimeQuantityType
@@ -224,7 +225,7 @@ class QuickLook:
         self.pointlike = any(_is_pointlike(o) for o in self.observations)
         thresholds = u.Quantity([_safe_threshold(o, self.target.position, cfg.aeff_percent) for o in self.observations])
         self.thresholds = thresholds.to("TeV")
-        self.energy_min = (cfg.energy_min or thresholds.max()).to("TeV")
+        self.energy_min = (thresholds.max() if cfg.energy_min is None else cfg.energy_min).to("TeV")
         self.energy_max = cfg.energy_max.to("TeV")
         if self.energy_min >= self.energy_max:
             raise ConfigError(f"energy_min {self.energy_min:.3g} is not below energy_max {self.energy_max:.3g}")
@@ -395,8 +396,12 @@ class QuickLook:
         maker = MapDatasetMaker(selection=["counts", "background"], background_oversampling=oversampling)
         offset_max = self._map_offset_max()
         safe = SafeMaskMaker(methods=["offset-max"], offset_max=offset_max)
-        radius = cfg.theta_cut or (np.sqrt(self.theta2_result.cut_theta2) * u.deg
-                                   if hasattr(self, "theta2_result") else 0.1 * u.deg)
+        if cfg.theta_cut is not None:
+            radius = Angle(cfg.theta_cut)
+        elif hasattr(self, "theta2_result"):
+            radius = np.sqrt(self.theta2_result.cut_theta2) * u.deg
+        else:
+            radius = 0.11 * u.deg
         if cfg.ring == "adaptive_ring":
             # alpha of the ring choice over the region the significance is computed in
             ring = AdaptiveRingBackgroundMaker(r_in=cfg.ring_r_in, width=cfg.ring_width,
@@ -487,16 +492,21 @@ class QuickLook:
             SafeMaskMaker(methods=["aeff-max"], aeff_percent=cfg.aeff_percent),
         )
 
+    def _on_radius(self):
+        """ON-region radius of full-enclosure spectra (or with a given θ cut)."""
+        return Angle(self.config.theta_cut) if self.config.theta_cut is not None else Angle(0.11, "deg")
+
     def _spectrum_reference(self):
         from gammapy.datasets import SpectrumDataset
         from gammapy.maps import MapAxis, RegionGeom
         from regions import CircleSkyRegion, PointSkyRegion
 
         cfg = self.config
-        if self.pointlike and cfg.theta_cut is None:
+        if self.pointlike:
+            # point-like IRFs hold for their RAD_MAX cut only, whatever the θ cut of θ² and maps
             region = PointSkyRegion(self.target.position)
         else:
-            region = CircleSkyRegion(self.target.position, cfg.theta_cut or 0.11 * u.deg)
+            region = CircleSkyRegion(self.target.position, self._on_radius())
         # point-like: RAD_MAX grows below the threshold, and OFF regions must not overlap the ON
         # region at any energy of the axis
         emin = min(self.thresholds.min(), self.energy_min) / (1 if self.pointlike else 2)
@@ -609,8 +619,8 @@ class QuickLook:
             flux_above_TeV=float(e1.to_value("TeV")),
             integral_flux=[float(flux.to_value("cm-2 s-1")), float(flux_err.to_value("cm-2 s-1"))],
             crab_units=float((flux / crab_flux).to_value("")),
-            on_region="RAD_MAX (point-like)" if self.pointlike and self.config.theta_cut is None
-            else f"circle {(self.config.theta_cut or 0.11 * u.deg).to_value('deg'):.3f} deg",
+            on_region="RAD_MAX (point-like)" if self.pointlike
+            else f"circle {self._on_radius().to_value('deg'):.3f} deg",
             total_stat=float(result.total_stat),
         )
         self.summary["spectrum"] = info
