@@ -236,7 +236,6 @@ class QuickLook:
                                     self.selection.table["STATUS"] == "ok"]) / 60),
                                 "pointlike_irfs": self.pointlike}
         self.summary["energy_range_TeV"] = [float(self.energy_min.value), float(self.energy_max.value)]
-        from astropy.table import Table
 
         self.sections.append(_section("Run selection", [
             f"Runs pointing within {cfg.max_offset.deg:g} deg of the target"
@@ -379,7 +378,7 @@ class QuickLook:
         from gammapy.datasets import MapDataset, MapDatasetOnOff
         from gammapy.estimators import ExcessMapEstimator
         from gammapy.makers import MapDatasetMaker, SafeMaskMaker
-        from gammapy.maps import Map, MapAxis, WcsGeom
+        from gammapy.maps import MapAxis, WcsGeom
         from regions import CircleSkyRegion
 
         from .plotting import plot_significance_distribution, plot_sky_maps
