@@ -68,6 +68,14 @@ def test_hess_crab_3d_products(hess_3d):
 
     theta2 = Table.read(out / "estimate/theta2_hess-crab.ecsv")
     assert theta2["excess"][0] > 50
+    # the signal inside the 0.11 deg cut (bin edge 0.1149 deg) and its Li & Ma significance
+    signal = theta2.meta["signal"]
+    inside = theta2["theta2_max"] <= 0.0133 + 1e-4
+    n_on, n_off = theta2["counts"][inside].sum(), theta2["counts_off"][inside].sum()
+    li_ma = np.sqrt(2 * (n_on * np.log(2 * n_on / (n_on + n_off)) + n_off * np.log(2 * n_off / (n_on + n_off))))
+    assert signal["n_on"] == n_on and signal["significance"] == pytest.approx(li_ma, rel=1e-6)
+    assert (out / "report/theta2_hess-crab.png").is_file()
+    assert "Li & Ma" in (out / "report/summary.txt").read_text()
     assert "crab" in hess_3d.summary()
 
 

@@ -28,7 +28,7 @@ LAYERS = [
     {"observations"},
     {"models"},
     {"makers"},
-    {"estimators"},
+    {"estimators", "iact"},
     {"analysis", "pipeline", "simulate"},
     {"cli"},
 ]

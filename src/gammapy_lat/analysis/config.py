@@ -39,7 +39,7 @@ from ..data.paths import resolve_paths
 from ..errors import CALDBError, ConfigError, GammapyLATError, LATFileError
 from ..irf import CALDB
 from ..utils import atomic_output, check_output_dir
-from ..utils.config import AngleType, BaseConfig, EnergyType, SolidAngleType, TimeType
+from ..utils.config import AngleType, BaseConfig, DurationType, EnergyType, SolidAngleType, TimeType
 from ..utils.resources import check_memory
 
 __all__ = [
@@ -314,9 +314,13 @@ class GeneralConfig(BaseConfig):
 # IACT (DL3) datasets
 # --------------------------------------------------------------------------------------------
 class ObservationSelectionConfig(BaseConfig):
+    """Runs of an IACT block; ``time_bin`` splits each run into pieces of that length (for light
+    curves with bins shorter than a run)."""
+
     obs_ids: List[int] = []
     obs_cone: CircleConfig = CircleConfig()
     obs_time: TimeRangeConfig = TimeRangeConfig()
+    time_bin: Optional[DurationType] = None
     required_irf: Union[Literal["full-enclosure", "point-like", "all-optional"], List[
         Literal["events", "gti", "aeff", "edisp", "psf", "bkg", "rad_max"]
     ]] = "full-enclosure"
@@ -343,7 +347,6 @@ class WcsConfig(BaseConfig):
     @field_validator("proj")
     @classmethod
     def _projection(cls, value):
-
         if value.strip().upper() not in WCS_PROJECTIONS:
             raise ValueError(f"proj {value!r} is not a WCS projection; use one of {', '.join(WCS_PROJECTIONS)}")
         return value.strip().upper()
@@ -369,16 +372,86 @@ class ReflectedConfig(BaseConfig):
     binsz: AngleType = "0.01 deg"
 
 
-class BackgroundConfig(BaseConfig):
-    """Background estimation: FoV template normalisation (3D), reflected regions (1D) or ring (3D)."""
+class AdaptiveRingConfig(BaseConfig):
+    """Options of the adaptive ring (`~gammapy.makers.AdaptiveRingBackgroundMaker`): the ring
+    (inner radius ``ring_r_in``, width ``ring_width``) grows up to ``r_out_max`` until the ON/OFF
+    acceptance ratio is below ``threshold_alpha``."""
 
-    method: Optional[Literal["fov_background", "reflected", "ring"]] = None
+    r_out_max: AngleType = "2 deg"
+    stepsize: AngleType = "0.02 deg"
+    threshold_alpha: float = Field(0.1, gt=0)
+    theta: AngleType = "0.22 deg"
+    method: Literal["fixed_width", "fixed_r_in"] = "fixed_width"
+
+
+class PhaseConfig(BaseConfig):
+    """ON and OFF phase intervals of pulsar runs (`~gammapy.makers.PhaseBackgroundMaker`)."""
+
+    on_phase: List[List[float]] = []
+    off_phase: List[List[float]] = []
+    column: str = "PHASE"
+
+    @field_validator("on_phase", "off_phase")
+    @classmethod
+    def _intervals(cls, value):
+        for interval in value:
+            if len(interval) != 2 or not (0 <= interval[0] <= 1 and 0 <= interval[1] <= 1):
+                raise ValueError(f"phase intervals are [start, stop] pairs within [0, 1], got {interval}")
+        return value
+
+
+class BackgroundModelConfig(BaseConfig):
+    """Where the background template of 3D reductions comes from.
+
+    * ``dl3``: the ``bkg`` IRF of each DL3 run;
+    * ``off_runs``: a model built from OFF runs (``off_obs_ids`` in ``off_datastore``, default
+      the block's data store) with `gammapy_lat.iact.BackgroundModelMaker`;
+    * ``file``: models written by `gammapy_lat.iact.BackgroundModels.write` (``file``).
+
+    The model of the closest zenith bin (``attach: closest``) or an interpolation in cos(zenith)
+    (``attach: interpolate``) is attached to every run.
+    """
+
+    source: Literal["dl3", "off_runs", "file"] = "dl3"
+    off_obs_ids: List[int] = []
+    off_datastore: Optional[str] = None
+    file: Optional[str] = None
+    type: Literal["radial", "2d"] = "radial"
+    fov_alignment: Literal["ALTAZ", "RADEC"] = "RADEC"
+    zenith_edges: List[AngleType] = []
+    attach: Literal["closest", "interpolate"] = "closest"
+    offset_max: AngleType = "2.5 deg"
+    target_radius: Optional[AngleType] = "0.3 deg"
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.source == "off_runs" and not self.off_obs_ids:
+            raise ValueError("background.model.source 'off_runs' needs off_obs_ids")
+        if self.source == "file" and not self.file:
+            raise ValueError("background.model.source 'file' needs a file")
+        return self
+
+
+class BackgroundConfig(BaseConfig):
+    """Background estimation: FoV template normalisation (3D), reflected regions (1D), ring and
+    adaptive ring (3D, kept as ON/OFF datasets with WStat) or ON/OFF phases (pulsars)."""
+
+    method: Optional[Literal["fov_background", "reflected", "ring", "adaptive_ring", "phase"]] = None
     fov_method: Literal["scale", "fit"] = "scale"
     fov_spectral_model: Literal["pl-norm", "pl"] = "pl-norm"
     reflected: ReflectedConfig = ReflectedConfig()
     ring_r_in: AngleType = "0.7 deg"
     ring_width: AngleType = "0.3 deg"
+    adaptive_ring: AdaptiveRingConfig = AdaptiveRingConfig()
+    phase: PhaseConfig = PhaseConfig()
+    model: BackgroundModelConfig = BackgroundModelConfig()
     exclusion: ExclusionConfig = ExclusionConfig()
+
+    @model_validator(mode="after")
+    def _phases(self):
+        if self.method == "phase" and (not self.phase.on_phase or not self.phase.off_phase):
+            raise ValueError("background.method 'phase' needs phase.on_phase and phase.off_phase intervals")
+        return self
 
 
 class SafeMaskConfig(BaseConfig):
@@ -424,8 +497,10 @@ class IACTDatasetsConfig(BaseConfig):
         if self.type == "1d":
             if not self.on_region.is_set:
                 raise ValueError("a 1d reduction needs 'on_region' (lon, lat and radius or null)")
-            if method in ("fov_background", "ring"):
+            if method in ("fov_background", "ring", "adaptive_ring"):
                 raise ValueError(f"background.method '{method}' is for 3d reductions; use 'reflected'")
+            if self.background.model.source != "dl3":
+                raise ValueError("background.model is the template of 3d reductions")
             if self.on_region.radius is None and self.containment_correction:
                 raise ValueError(
                     "on_region.radius is null (RAD_MAX point-like IRFs): set containment_correction: false"
@@ -435,6 +510,8 @@ class IACTDatasetsConfig(BaseConfig):
                 raise ValueError("background.method 'reflected' is for 1d reductions")
             if not self.geom.wcs.skydir.is_set:
                 raise ValueError("a 3d reduction needs geom.wcs.skydir (lon, lat)")
+        if self.observations.time_bin is not None and (self.type != "1d" or self.stack):
+            raise ValueError("observations.time_bin (runs split in time) needs type: 1d and stack: false")
         if not self.geom.axes.energy.is_set:
             raise ValueError("geom.axes.energy needs min, max and nbins")
         _check_fit_range(self.fit_range, self.geom.axes.energy)
@@ -726,12 +803,16 @@ class TSMapConfig(BaseConfig):
 
 
 class Theta2Config(BaseConfig):
+    """θ² table of IACT blocks; ``theta_cut``: the cut of the ON/OFF numbers and Li & Ma
+    significance reported with it (and drawn on its plot)."""
+
     datasets: Optional[List[str]] = None
     position: SkyCoordConfig
     theta2_max: SolidAngleType = "0.2 deg2"
     nbins: int = Field(20, ge=1)
     energy: EnergyRangeConfig = EnergyRangeConfig()
     off_regions_number: int = Field(1, ge=1)
+    theta_cut: AngleType = "0.11 deg"
 
 
 class EstimatorsConfig(BaseConfig):
@@ -989,6 +1070,12 @@ class AnalysisConfig(BaseConfig):
                 excl = block.background.exclusion
                 need(f"{key}.background.exclusion.mask", excl.mask)
                 need(f"{key}.background.exclusion.region_file", excl.region_file)
+                bm = block.background.model
+                need(f"{key}.background.model.file", bm.file if bm.source == "file" else None)
+                if bm.source == "off_runs" and bm.off_datastore:
+                    off = self.resolve_path(bm.off_datastore)
+                    if not off.exists():
+                        problems.append(f"{key}.background.model.off_datastore: not found: {off}")
             elif block.instrument == "dl4":
                 need(f"{key}.path", block.path)
                 need(f"{key}.models", block.models)

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..estimators import excess_map, light_curve, sed_points, ts_map
+from ..iact.theta2 import theta2_signal
 from ..makers.utils import energy_mask
 from ..utils import atomic_output, folder_lock, write_fits_atomic
 from ..utils.hashing import content_hash, file_identity
@@ -63,7 +64,6 @@ class StepRecord:
 
 
 def _progress(iterable, desc, enabled=True, total=None):
-
     return tqdm(iterable, desc=desc, total=total, disable=(None if enabled else True), leave=False)
 
 
@@ -255,7 +255,6 @@ class Analysis:
         return self.datasets
 
     def _set_block(self, name, datasets, key):
-
         self.block_datasets[name] = datasets
         self._own_models[name] = Models(datasets.models)
         self._block_keys[name] = key
@@ -282,7 +281,6 @@ class Analysis:
         return datasets
 
     def _make_fit(self):
-
         cfg = self.config.fit
         return Fit(backend=cfg.backend, optimize_opts=dict(cfg.optimize_opts))
 
@@ -518,7 +516,6 @@ class Analysis:
         return [b for b in self.config.datasets if b.name in names and b.instrument == "iact"]
 
     def _estimate_theta2(self):
-
         cfg = self.config.estimators.theta2
         axis = MapAxis.from_bounds(
             0, cfg.theta2_max.to_value("deg2"), nbin=cfg.nbins, interp="lin", unit="deg2",
@@ -538,6 +535,9 @@ class Analysis:
                 ).run()
             except ValueError as exc:
                 raise ConfigError(f"estimators.theta2 (block '{block.name}'): {exc}") from exc
+
+            livetime = sum(o.observation_live_time_duration for o in observations)
+            table.meta["signal"] = theta2_signal(table, cfg.theta_cut, livetime)
             self.theta2[block.name] = table
             products.append(write_table(table, self.outdir / "estimate" / f"theta2_{block.name}.ecsv"))
         return products
@@ -603,7 +603,6 @@ def _write_flux_maps(maps, path):
 
 
 def _atomic(path):
-
     return atomic_output(path, overwrite=True)
 
 

@@ -14,7 +14,7 @@ from gammapy.datasets import DATASET_REGISTRY, Datasets
 from gammapy.modeling.models import Models
 
 from ..utils import atomic_output
-from ..utils.io import is_inside
+from ..utils.io import is_inside, write_models, write_table, write_yaml_atomic
 
 __all__ = [
     "StepState",
@@ -101,36 +101,6 @@ class StepState:
         self.outdir.mkdir(parents=True, exist_ok=True)
         with atomic_output(self.path, overwrite=True) as tmp:
             tmp.write_text(json.dumps({"steps": self.steps}, indent=1, sort_keys=True))
-
-
-def write_yaml_atomic(data, path):
-    with atomic_output(path, overwrite=True) as tmp:
-        tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    return Path(path)
-
-
-def write_table(table, path, **kwargs):
-    """Write an astropy table atomically (format from the extension)."""
-    with atomic_output(path, overwrite=True) as tmp:
-        table.write(tmp, overwrite=True, **kwargs)
-    return Path(path)
-
-
-def write_models(models, path, write_covariance=True):
-    """Write `~gammapy.modeling.models.Models` to YAML (and the covariance next to it) atomically."""
-    path = Path(path)
-    written = []
-    models._covar_file = None
-    if write_covariance and models.covariance is not None and len(models.parameters) != 0:
-        cov_path = path.with_name(path.stem + "_covariance.dat")
-        with atomic_output(cov_path, overwrite=True) as tmp:
-            models.write_covariance(tmp, format="ascii.fixed_width", delimiter="|", overwrite=True)
-        models._covar_file = cov_path.name
-        written.append(cov_path)
-    with atomic_output(path, overwrite=True) as tmp:
-        tmp.write_text(models.to_yaml())
-    written.append(path)
-    return written
 
 
 def write_datasets(datasets, folder, checksum=False):

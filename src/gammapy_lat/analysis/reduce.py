@@ -17,6 +17,7 @@ from gammapy.datasets import (
     Datasets,
     FermipyDatasetsReader,
     MapDataset,
+    MapDatasetOnOff,
     SpectrumDataset,
     SpectrumDatasetOnOff,
 )
@@ -24,9 +25,9 @@ from gammapy.makers import (
     DatasetsMaker,
     FoVBackgroundMaker,
     MapDatasetMaker,
+    PhaseBackgroundMaker,
     ReflectedRegionsBackgroundMaker,
     ReflectedRegionsFinder,
-    RingBackgroundMaker,
     SafeMaskMaker,
     SpectrumDatasetMaker,
     WobbleRegionsFinder,
@@ -37,6 +38,9 @@ from regions import Regions
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, SelectionError
+from ..iact import BackgroundModelMaker, BackgroundModels
+from ..iact.ring import AdaptiveRingBackgroundMaker, RingBackgroundMaker
+from ..iact.timesplit import split_observations
 from ._lat import run_lat_block
 
 __all__ = [
@@ -47,13 +51,13 @@ __all__ = [
     "get_iact_observations",
     "make_exclusion_mask",
     "block_input_files",
+    "attach_background_model",
 ]
 
 log = logging.getLogger(__name__)
 
 
 def _progress(iterable, desc, enabled=True, total=None):
-
     return tqdm(iterable, desc=desc, total=total, disable=(None if enabled else True), leave=False)
 
 
@@ -114,6 +118,11 @@ def get_iact_observations(block, config, datastore=None):
             f"({block.observations.required_irf}) and time range"
         )
     log.info(f"{block.name}: {len(observations)} observations selected")
+    if block.observations.time_bin is not None:
+
+        observations, _ = split_observations(observations, block.observations.time_bin)
+        log.info(f"{block.name}: split into {len(observations)} pieces of at most "
+                 f"{block.observations.time_bin}")
     return observations
 
 
@@ -141,7 +150,6 @@ def make_exclusion_mask(exclusion, config, geom):
 
 
 def _make_safe_mask_maker(block):
-
     sm = block.safe_mask
     return SafeMaskMaker(
         methods=list(sm.methods),
@@ -154,7 +162,6 @@ def _make_safe_mask_maker(block):
 
 
 def _make_background_maker(block, config, geom):
-
     bkg = block.background
     if bkg.method is None:
         return None
@@ -172,7 +179,23 @@ def _make_background_maker(block, config, geom):
             method=bkg.fov_method, spectral_model=bkg.fov_spectral_model, exclusion_mask=exclusion_mask
         )
     if bkg.method == "ring":
+
         return RingBackgroundMaker(r_in=bkg.ring_r_in, width=bkg.ring_width, exclusion_mask=exclusion_mask)
+    if bkg.method == "adaptive_ring":
+
+        ar = bkg.adaptive_ring
+        return AdaptiveRingBackgroundMaker(
+            r_in=bkg.ring_r_in, r_out_max=ar.r_out_max, width=bkg.ring_width, stepsize=ar.stepsize,
+            threshold_alpha=ar.threshold_alpha, theta=ar.theta, method=ar.method,
+            exclusion_mask=exclusion_mask,
+        )
+    if bkg.method == "phase":
+
+        return PhaseBackgroundMaker(
+            on_phase=[tuple(i) for i in bkg.phase.on_phase],
+            off_phase=[tuple(i) for i in bkg.phase.off_phase],
+            phase_column_name=bkg.phase.column,
+        )
     ref = bkg.reflected
     if ref.finder == "wobble":
         finder = WobbleRegionsFinder(n_off_regions=ref.n_off_regions, binsz=ref.binsz)
@@ -183,6 +206,62 @@ def _make_background_maker(block, config, geom):
             binsz=ref.binsz,
         )
     return ReflectedRegionsBackgroundMaker(region_finder=finder, exclusion_mask=exclusion_mask)
+
+
+def attach_background_model(block, config, observations):
+    """Attach the background model of ``background.model`` to the observations.
+
+    Returns the `~gammapy_lat.iact.BackgroundModels` used (written to
+    ``<outdir>/reduce/<block>/background_model.fits``), or None for the DL3 ``bkg`` IRFs.
+    """
+
+    bm = block.background.model
+    if bm.source == "dl3":
+        return None
+    datastore = open_datastore(block, config)
+    if bm.source == "file":
+        models = BackgroundModels.read(config.resolve_path(bm.file))
+    else:
+        if bm.off_datastore:
+
+            path = config.resolve_path(bm.off_datastore)
+            off_store = DataStore.from_file(path) if path.is_file() else DataStore.from_dir(path)
+        else:
+            off_store = datastore
+        known = set(np.asarray(off_store.obs_table["OBS_ID"]).tolist())
+        missing = sorted(set(bm.off_obs_ids) - known)
+        if missing:
+            raise SelectionError(
+                f"datasets '{block.name}'.background.model.off_obs_ids: not in the data store: {missing}"
+            )
+        excl = block.background.exclusion
+        regions = [r.to_region() for r in excl.regions]
+        if excl.region_file:
+
+            regions.extend(Regions.read(config.resolve_path(excl.region_file)))
+        mask = None
+        if excl.mask:
+
+            mask = Map.read(config.resolve_path(excl.mask))
+            mask.data = mask.data.astype(bool)
+        maker = BackgroundModelMaker(
+            kind=bm.type,
+            fov_alignment=bm.fov_alignment,
+            offset_max=bm.offset_max,
+            zenith_edges=[z.to_value("deg") for z in bm.zenith_edges] or None,
+            exclusion_regions=regions,
+            exclusion_mask=mask,
+            target_radius=bm.target_radius,
+        )
+        off = off_store.get_observations(bm.off_obs_ids, required_irf="all-optional")
+        models = maker.run(off, off_store.obs_table)
+    _, table = models.attach(observations, datastore.obs_table, method=bm.attach)
+    for row in table:
+        log.info(f"{block.name}: run {row['OBS_ID']} (zenith {row['ZEN_PNT']:.1f} deg): "
+                 f"background model {row['BKG_MODEL']}")
+    path = config.outdir / "reduce" / block.name / "background_model.fits"
+    models.write(path, overwrite=True)
+    return models
 
 
 def iact_geom(block):
@@ -229,22 +308,42 @@ def reduce_iact(block, config, observations=None):
     general = config.general
 
     if block.type == "3d":
+        on_off = block.background.method in ("ring", "adaptive_ring", "phase")
         reference = MapDataset.create(
             geom,
             energy_axis_true=energy_true,
             binsz_irf=block.geom.wcs.binsize_irf.to_value("deg"),
             name=block.name,
         )
-        makers = [MapDatasetMaker(selection=list(block.map_selection)), safe_mask_maker, bkg_maker]
+        own_model = attach_background_model(block, config, observations)
+        # a model from OFF runs varies fast near the energy threshold: integrate it on finer bins
+        oversampling = 2 if own_model is not None else None
+        makers = [
+            MapDatasetMaker(selection=list(block.map_selection), background_oversampling=oversampling),
+            safe_mask_maker,
+            bkg_maker,
+        ]
         maker = DatasetsMaker(
             [m for m in makers if m is not None],
-            stack_datasets=block.stack,
+            # Gammapy's DatasetsMaker would stack ON/OFF datasets into a plain MapDataset (OFF
+            # counts lost, Cash statistic): they are stacked here into an ON/OFF dataset instead
+            stack_datasets=block.stack and not on_off,
             n_jobs=general.n_jobs,
             cutout_mode="trim",
             cutout_width=2 * block.offset_max,
             parallel_backend=general.parallel_backend,
         )
         datasets = maker.run(reference, observations)
+        if block.stack and on_off:
+            stacked = MapDatasetOnOff.create(
+                geom,
+                energy_axis_true=energy_true,
+                binsz_irf=block.geom.wcs.binsize_irf.to_value("deg"),
+                name=block.name,
+            )
+            for dataset in datasets:
+                stacked.stack(dataset)
+            datasets = Datasets([stacked])
     else:
         reference = SpectrumDataset.create(geom, energy_axis_true=energy_true, name=block.name)
         maker = SpectrumDatasetMaker(
@@ -252,8 +351,13 @@ def reduce_iact(block, config, observations=None):
             containment_correction=block.containment_correction,
         )
         datasets = Datasets()
+        pieces = {}
         for obs in _progress(observations, f"{block.name}: observations", general.progress_bar):
-            dataset = maker.run(reference.copy(name=f"{block.name}-{obs.obs_id}"), obs)
+            name = f"{block.name}-{obs.obs_id}"
+            if block.observations.time_bin is not None:
+                pieces[obs.obs_id] = pieces.get(obs.obs_id, -1) + 1
+                name += f"-{pieces[obs.obs_id]:02d}"
+            dataset = maker.run(reference.copy(name=name), obs)
             if bkg_maker is not None:
                 dataset = bkg_maker.run(dataset, obs)
                 if dataset.counts_off is None:
@@ -269,7 +373,6 @@ def reduce_iact(block, config, observations=None):
 
 
 def _rename_per_observation(datasets, prefix):
-
     if len(datasets) == 1 and datasets[0].name == prefix:
         return datasets
     out = Datasets()
@@ -278,7 +381,8 @@ def _rename_per_observation(datasets, prefix):
         if dataset.meta_table is not None and "OBS_ID" in dataset.meta_table.colnames:
             obs_id = dataset.meta_table["OBS_ID"][0]
         name = f"{prefix}-{obs_id if obs_id is not None else idx}"
-        out.append(dataset if dataset.name == name else dataset.copy(name=name))
+        keep = dataset.name == name or dataset.name.startswith(name + "-")  # pieces of a run
+        out.append(dataset if keep else dataset.copy(name=name))
     return out
 
 
@@ -390,6 +494,12 @@ def block_input_files(block, config):
         for value in (excl.mask, excl.region_file):
             if value:
                 files.append(config.resolve_path(value))
+        bm = block.background.model
+        if bm.source == "file":
+            files.append(config.resolve_path(bm.file))
+        elif bm.source == "off_runs" and bm.off_datastore:
+            path = config.resolve_path(bm.off_datastore)
+            files += sorted(path.glob("*-index.fits*")) if path.is_dir() else [path]
     elif block.instrument == "dl4":
         for path in config.resolve_paths(block.path):
             # OGIP companions (bkg, arf, rmf) and fermipy products sit next to the main file

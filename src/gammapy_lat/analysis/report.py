@@ -11,6 +11,8 @@ from astropy.table import Table
 from gammapy.estimators import FluxMaps, FluxPoints
 from gammapy.modeling.models import Models
 
+from ..iact.plotting import plot_theta2
+from ..iact.theta2 import Theta2Result
 from ..utils import atomic_output
 from .products import write_table
 
@@ -95,6 +97,20 @@ def write_report(analysis):
 
             lines += ["", f"Flux points of {cfg.estimators.flux_points.source}", "-" * 20]
             lines += Table.read(sed_path).pformat(max_lines=-1, max_width=-1)
+    theta2 = {}
+    if cfg.estimators.theta2 is not None:
+
+        for path in sorted(estimate.glob("theta2_*.ecsv")):
+            table = Table.read(path)
+            signal = table.meta.get("signal")
+            if not signal:
+                continue
+            theta2[path.stem[len("theta2_"):]] = table
+            lines += ["", f"Theta^2 signal of {path.stem[len('theta2_'):]} (theta < {signal['theta_cut']:.3f} deg)",
+                      "-" * 20,
+                      f"  N_on={signal['n_on']} N_off={signal['n_off']} alpha={signal['alpha']:.3f} "
+                      f"excess={signal['excess']:.1f}+-{signal['excess_err']:.1f} "
+                      f"significance={signal['significance']:.2f} sigma (Li & Ma)"]
     with atomic_output(folder / "summary.txt", overwrite=True) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     products.append(folder / "summary.txt")
@@ -129,6 +145,10 @@ def write_report(analysis):
             lc.plot(ax=ax, sed_type="flux")
             products.append(_savefig(fig, folder / "light_curve.png"))
             plt.close(fig)
+        for name, table in theta2.items():
+
+            result = Theta2Result(table, None, dict(table.meta["signal"], livetime=table.meta["signal"].get("livetime", 0)))
+            products.append(plot_theta2(result, folder / f"theta2_{name}.png", f"{name}: θ²"))
         for path in sorted(estimate.glob("excess_map_*.fits")):
 
             maps = FluxMaps.read(path)

@@ -32,6 +32,7 @@ COMMANDS = {
     "config": ("analysis", "config_command", "Write a commented template config."),
     "validate": ("analysis", "validate_command", "Validate a YAML config."),
     "allsky": ("allsky", "allsky_command", "All-sky, multi-file counts and exposure pipeline."),
+    "quicklook": ("quicklook", "quicklook_command", "IACT quick-look: θ², sky maps, spectrum, light curves."),
 }
 
 
@@ -83,8 +84,8 @@ class _LazyGroup(click.Group):
 def cli(log_level, max_memory, max_tasks):
     """gammapy-lat: Fermi-LAT data reduction in Gammapy.
 
-    Fermitools-compatible subcommands (select, mktime, bin, ltcube, expcube, psf, drm) and the
-    analysis runner (run, config, validate).
+    Fermitools-compatible subcommands (select, mktime, bin, ltcube, expcube, psf, drm), the
+    analysis runner (run, config, validate) and the IACT quick-look (quicklook).
     """
     from ..utils.resources import reset_limits, set_limits
 

@@ -642,5 +642,4 @@ def write_counts_map(counts, path, events=None, overwrite=False, creator=None, e
 
 
 def _now():
-
     return now()

@@ -810,7 +810,6 @@ def _check_dss_compatible(a, b):
 
 
 def _creator():
-
     return f"gammapy-lat {__version__}"
 
 
@@ -892,7 +891,6 @@ def _validate_gti(path, start, stop):
 
 
 def _read_one(path):
-
     try:
         with open_fits(path, "FT1 file") as hdulist:
             if "EVENTS" not in hdulist:

@@ -65,7 +65,6 @@ def _row_range(hdu, tmin, tmax):
 
 
 def _read_sc_table(path, time_range=None):
-
     try:
         # with a time range the file is memory-mapped and only the rows in the range are read
         with open_fits(path, "FT2 file", memmap=time_range is not None) as hdulist:

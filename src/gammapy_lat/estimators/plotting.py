@@ -15,14 +15,12 @@ __all__ = ["plot_maps", "plot_spectrum", "plot_energy_residuals", "plot_ts_map"]
 
 
 def _figure(**kwargs):
-
     matplotlib.use("Agg", force=False)
 
     return plt.figure(**kwargs)
 
 
 def _save(fig, filename, overwrite):
-
     filename = Path(filename)
     with atomic_output(filename, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")

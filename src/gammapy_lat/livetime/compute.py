@@ -320,7 +320,6 @@ class _RingGeometry:
     """Rings of the HEALPix RING scheme: colatitude, number of pixels, azimuth of pixel 0."""
 
     def __init__(self, nside, rings=None):
-
         self.nside = nside
         ring_numbers = np.arange(1, 4 * nside) if rings is None else np.asarray(rings) + 1
         startpix, ringpix, costheta, sintheta, shifted = hp.ringinfo(nside, ring_numbers)
@@ -790,7 +789,6 @@ def _to_frame(ra, dec, frame):
 
 
 def _rings_of_pixels(nside, ring_pixels):
-
     startpix = hp.ringinfo(nside, np.arange(1, 4 * nside))[0]
     return np.unique(np.searchsorted(startpix, ring_pixels, side="right") - 1)
 

@@ -110,7 +110,6 @@ class LivetimeCube:
         roi=None,
         meta=None,
     ):
-
         self.livetime = u.Quantity(livetime, "s", dtype=float)
         self.weighted_livetime = u.Quantity(weighted_livetime, "s", dtype=float)
         self.costheta_edges = np.asarray(costheta_edges, dtype=float)

@@ -171,7 +171,6 @@ class LATDMFitSpectralModel(SpectralModel):
 
     @classmethod
     def from_dict(cls, data, **kwargs):
-
         data = data.get("spectral", data)
         model = cls.read(data["filename"])
         if "parameters" in data:

@@ -113,7 +113,6 @@ class WcsGeomConfig(_Base):
 
     @model_validator(mode="after")
     def _check_size(self):
-
         if not all(0 < w <= 360 for w in self.width):
             raise ValueError(f"geom.width {list(self.width)} deg: each width must be in (0, 360]")
         if not all(round(w / self.binsz) >= 1 for w in self.width):

@@ -74,7 +74,6 @@ def mktime_intervals(spacecraft, expression):
 
 
 def _component(component):
-
     return component if isinstance(component, ComponentConfig) else ComponentConfig.model_validate(component)
 
 

@@ -175,7 +175,6 @@ class AllSkyPipeline:
         return sorted(files)
 
     def _caldb_identity(self):
-
         index = caldb_index_file(self.config.caldb)
         return self._identity(index) if index is not None else None
 

@@ -182,7 +182,6 @@ class SimulationConfig(_Base):
             raise ConfigError(f"models: cannot build the Gammapy models: {exc}") from exc
 
     def spacecraft_kwargs(self):
-
         sc = self.spacecraft
         orbit = OrbitParameters(
             altitude=u.Quantity(sc.orbit.altitude),
@@ -206,7 +205,6 @@ class SimulationConfig(_Base):
         )
 
     def event_kwargs(self):
-
         ev = self.events
         roi = None
         if ev.roi is not None:

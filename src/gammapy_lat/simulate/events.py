@@ -206,7 +206,6 @@ def _good_time_intervals(table, tmin, tmax):
 
 
 def _sky_models(models):
-
     if isinstance(models, SkyModel):
         models = [models]
     out = []
@@ -306,7 +305,6 @@ class EventSimulator:
 
     # ------------------------------------------------------------------------ spacecraft
     def _prepare_rows(self):
-
         t = self.table
         start = np.asarray(t["START"], float)
         stop = np.asarray(t["STOP"], float)
@@ -446,7 +444,6 @@ class EventSimulator:
         return energy, np.array(direction), expected
 
     def _healpix_pixels(self):
-
         nside = self.healpix_nside
         region = self._sim_region()
         if region is None:

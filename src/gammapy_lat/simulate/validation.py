@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 
 def _models(position, amplitude, index, iso_amplitude, frame="icrs", ridge_amplitude=None):
-
     pos = position.transform_to(frame)
     source = SkyModel(
         PowerLawSpectralModel(index=index, amplitude=amplitude, reference="1 GeV"),
@@ -251,7 +250,6 @@ def closed_loop(
 
 
 def _spacecraft_data(table):
-
     return SpacecraftData(table, validate=False)
 
 

@@ -24,6 +24,8 @@ import shutil
 import socket
 from pathlib import Path
 
+import yaml
+
 from ..errors import GammapyLATError, OutputError
 
 __all__ = [
@@ -38,6 +40,9 @@ __all__ = [
     "check_output_dir",
     "folder_lock",
     "is_inside",
+    "write_models",
+    "write_table",
+    "write_yaml_atomic",
 ]
 
 log = logging.getLogger(__name__)
@@ -375,3 +380,33 @@ def folder_lock(folder, what="gammapy-lat run"):
             with contextlib.suppress(OSError):
                 remove_stale_temporaries(folder, recursive=True)
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_yaml_atomic(data, path):
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    return Path(path)
+
+
+def write_table(table, path, **kwargs):
+    """Write an astropy table atomically (format from the extension)."""
+    with atomic_output(path, overwrite=True) as tmp:
+        table.write(tmp, overwrite=True, **kwargs)
+    return Path(path)
+
+
+def write_models(models, path, write_covariance=True):
+    """Write `~gammapy.modeling.models.Models` to YAML (and the covariance next to it) atomically."""
+    path = Path(path)
+    written = []
+    models._covar_file = None
+    if write_covariance and models.covariance is not None and len(models.parameters) != 0:
+        cov_path = path.with_name(path.stem + "_covariance.dat")
+        with atomic_output(cov_path, overwrite=True) as tmp:
+            models.write_covariance(tmp, format="ascii.fixed_width", delimiter="|", overwrite=True)
+        models._covar_file = cov_path.name
+        written.append(cov_path)
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text(models.to_yaml())
+    written.append(path)
+    return written
