@@ -1,0 +1,198 @@
+"""`LATMapEvaluator`: Gammapy's `~gammapy.datasets.MapEvaluator` with fast arithmetic.
+
+* PSF: with a `~gammapy_lat.irf.LATPSFKernel` each true-energy plane is convolved with its own
+  square (a few pixels at high energy instead of the width of the lowest-energy plane). An image
+  with few non-zero pixels (a point source spreads its flux on four pixels) is convolved by adding
+  shifted kernels; other images by FFT (`scipy.signal.oaconvolve`). The result is the same as
+  `~gammapy.maps.WcsNDMap.convolve` with the full kernel ("same" mode, float32).
+* Exposure: from the second evaluation on, the product of the PSF-convolved spatial part and the
+  exposure is kept, so that a change of spectral parameters costs one multiplication by the
+  spectrum and the energy dispersion (a matrix product) instead of unit-aware map arithmetic.
+  Models evaluated only once (frozen sources) do not keep it.
+
+The predicted counts are those of Gammapy's evaluator (same steps, same order of the IRFs).
+"""
+import numpy as np
+import scipy.signal
+import astropy.units as u
+from gammapy.datasets.evaluator import MapEvaluator
+from gammapy.maps import Map, WcsNDMap
+
+from ..irf.kernel import LATPSFKernel
+
+__all__ = ["LATMapEvaluator", "convolve_kernel_planes"]
+
+#: Images with at most this many non-zero pixels are convolved by adding shifted kernels.
+SPARSE_PIXELS_MAX = 16
+
+
+def _convolve_sparse(image, kernel, out):
+    """Add ``kernel`` centred on each non-zero pixel of ``image`` (weighted) to ``out``."""
+    ny, nx = image.shape
+    c = kernel.shape[0] // 2
+    ys, xs = np.nonzero(image)
+    for y, x in zip(ys, xs):
+        y0, y1 = max(y - c, 0), min(y + c + 1, ny)
+        x0, x1 = max(x - c, 0), min(x + c + 1, nx)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        out[y0:y1, x0:x1] += image[y, x] * kernel[y0 - y + c : y1 - y + c, x0 - x + c : x1 - x + c]
+    return out
+
+
+def _convolve_same(image, kernel):
+    """``scipy.signal.convolve(image, kernel, mode="same")`` for an odd square kernel."""
+    if kernel.shape[0] == 1:
+        return image * kernel[0, 0]
+    nnz = np.count_nonzero(image)
+    if nnz == 0:
+        return np.zeros(image.shape)
+    if nnz <= SPARSE_PIXELS_MAX:
+        return _convolve_sparse(image, kernel.astype(np.float64), np.zeros(image.shape))
+    return scipy.signal.oaconvolve(image, kernel, mode="same")
+
+
+def convolve_kernel_planes(npred, kernel):
+    """Convolve a map with a `~gammapy_lat.irf.LATPSFKernel`, plane by plane.
+
+    Parameters
+    ----------
+    npred : `~gammapy.maps.WcsNDMap`
+        Image (then every kernel plane is applied to it) or cube with the kernel's energy planes.
+    kernel : `~gammapy_lat.irf.LATPSFKernel`
+        Kernel.
+
+    Returns
+    -------
+    convolved : `~gammapy.maps.WcsNDMap`
+        Convolved map (float32, as `~gammapy.maps.WcsNDMap.convolve`).
+    """
+    kgeom = kernel.geom
+    if not np.allclose(npred.geom.pixel_scales.deg, kgeom.pixel_scales.deg, rtol=1e-5):
+        raise ValueError("Pixel size of kernel and map not compatible.")
+    planes = kernel.planes
+    geom = npred.geom
+    if geom.is_image:
+        geom = geom.to_cube(kgeom.axes)
+        images = [npred.data] * len(planes)
+    else:
+        if geom.data_shape[0] != len(planes) or npred.data.ndim != 3:
+            raise ValueError(f"Incompatible shape between data {geom.data_shape} and kernel ({len(planes)} planes)")
+        images = npred.data
+    data = np.empty(geom.data_shape, dtype=np.float32)
+    for idx, (image, plane) in enumerate(zip(images, planes)):
+        data[idx] = _convolve_same(image, plane)
+    return npred._init_copy(data=data, geom=geom)
+
+
+class _NpredTrue:
+    """Predicted counts in true energy handed from `compute_flux_psf_convolved` to `apply_exposure`."""
+
+    __slots__ = ("map",)
+
+    def __init__(self, npred):
+        self.map = npred
+
+
+class LATMapEvaluator(MapEvaluator):
+    """Gammapy's `~gammapy.datasets.MapEvaluator` with the plane-by-plane PSF convolution.
+
+    The parameters are those of `~gammapy.datasets.MapEvaluator`. The evaluator also remembers
+    where its predicted counts go in the dataset geometry (used by
+    `~gammapy_lat.datasets.LATMapDataset` to add them up without recomputing the slices).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stack_slices = None
+        self._spatial_exposure = None
+        self._n_flux_evaluations = 0
+
+    @property
+    def psf_width(self):
+        """Width of the PSF kernel."""
+        if isinstance(self.psf, LATPSFKernel):
+            return np.max(self.psf.geom.width)
+        return super().psf_width
+
+    @property
+    def apply_psf_after_edisp(self):
+        """Whether the PSF is applied in reconstructed energy (after the energy dispersion)."""
+        if isinstance(self.psf, LATPSFKernel):
+            return "energy" in self.psf.geom.axes.names
+        return super().apply_psf_after_edisp
+
+    def update(self, exposure, psf, edisp, geom, mask):
+        """Update the evaluator (see `~gammapy.datasets.MapEvaluator.update`)."""
+        super().update(exposure, psf, edisp, geom, mask)
+        self._stack_slices = None
+        self._spatial_exposure = None
+        self._n_flux_evaluations = 0
+
+    def reset_cache_properties(self):
+        """Reset cached properties."""
+        super().reset_cache_properties()
+        self._spatial_exposure = None
+
+    @property
+    def _fast_exposure(self):
+        """Whether the spatial x exposure product can replace Gammapy's map arithmetic."""
+        return (
+            self.model.spatial_model is not None
+            and self.psf_containment is None
+            and self.model.apply_irf["exposure"]
+            and self.exposure is not None
+            and isinstance(self.exposure, WcsNDMap)
+            and not self.apply_psf_after_edisp
+        )
+
+    def compute_flux_psf_convolved(self, *arg):
+        """Compute PSF convolved and temporal model corrected flux (see Gammapy's)."""
+        self._n_flux_evaluations += 1
+        if self._n_flux_evaluations < 2 or not self._fast_exposure:
+            return super().compute_flux_psf_convolved(*arg)
+        spectral = self.compute_flux_spectral()
+        spatial = self.compute_flux_spatial()
+        cached = self._spatial_exposure
+        if cached is None or cached[0] is not spatial or cached[1] is not self.exposure or cached[2] != spectral.unit:
+            spatial_q = spatial.quantity if isinstance(spatial, Map) else u.Quantity(spatial)
+            factor = (spectral.unit * spatial_q.unit * self.exposure.unit).to("")
+            product = np.multiply(spatial_q.value, self.exposure.data, dtype=np.float64)
+            product *= factor
+            cached = self._spatial_exposure = (spatial, self.exposure, spectral.unit, product)
+        value = cached[3] * spectral.value
+        if self.model.temporal_model:
+            value *= self.compute_temporal_norm()
+        return _NpredTrue(Map.from_geom(geom=self.geom, data=value, unit=""))
+
+    def apply_exposure(self, flux):
+        """Compute npred cube (a product already made by `compute_flux_psf_convolved` is passed on)."""
+        if isinstance(flux, _NpredTrue):
+            return flux.map
+        return super().apply_exposure(flux)
+
+    def apply_psf(self, npred):
+        """Convolve npred cube with the PSF."""
+        if isinstance(self.psf, LATPSFKernel) and isinstance(npred, WcsNDMap):
+            return convolve_kernel_planes(npred, self.psf)
+        return super().apply_psf(npred)
+
+    def stack_slices(self, geom, npred):
+        """Slices ``(parent, cutout)`` that add ``npred`` into a map of geometry ``geom``.
+
+        As `~gammapy.maps.WcsNDMap.stack`: ``None`` where the geometries are not both WCS.
+        """
+        if self._stack_slices is None or self._stack_slices[0] != npred.data.shape:
+            slices = None
+            if isinstance(npred, WcsNDMap) and geom.is_image is False and not geom.is_hpx and not geom.is_region:
+                if geom == npred.geom:
+                    slices = (Ellipsis, Ellipsis)
+                elif geom.is_aligned(npred.geom):
+                    cutout = npred.geom.cutout_slices(geom)
+                    parent = cutout["parent-slices"]
+                    child = cutout["cutout-slices"]
+                    slices = ((Ellipsis, parent[0], parent[1]), (Ellipsis, child[0], child[1]))
+                else:
+                    raise ValueError("Can only stack equivalent maps or cutout of the same map.")
+            self._stack_slices = (npred.data.shape, slices)
+        return self._stack_slices[1]

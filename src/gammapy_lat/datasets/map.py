@@ -1,0 +1,349 @@
+"""`LATMapDataset`: a Gammapy `~gammapy.datasets.MapDataset` with a likelihood built for LAT ROIs.
+
+A LAT region of interest holds tens to hundreds of sources, most of them with all parameters
+frozen, and a fit evaluates the likelihood thousands of times changing one parameter at a time.
+`LATMapDataset` is a `~gammapy.datasets.MapDataset` (same data, same files, same models, same
+statistic) whose prediction is kept up to date instead of being rebuilt:
+
+* the parameters of each model are resolved once when the models are set (again only if a model's
+  spectral, spatial or temporal component is replaced); an evaluation reads their values and
+  compares them with the last ones;
+* the models whose parameters are all frozen — catalog sources outside the free radius, diffuse
+  templates of frozen shape and norm — are summed once into a fixed prediction, re-summed only
+  when one of them changes (a value set, a parameter freed or frozen);
+* only the models whose parameters changed are evaluated again (with Gammapy's
+  `~gammapy.datasets.MapEvaluator` and its caches: a change of norm rescales the cached counts, a
+  change of spectral shape reuses the PSF-convolved spatial part);
+* the counts and masks of the statistic are prepared once (checked, not recomputed, per call);
+* the PSF map is a `~gammapy_lat.irf.LATPSFMap`: kernels are made once per PSF-map pixel and
+  shared by all sources and all copies of the dataset, and convolved plane by plane.
+
+Everything else — reading and writing, slicing, stacking, estimators — is Gammapy's. Datasets
+written to disk are ordinary ``MapDataset`` files (``tag = "MapDataset"``):
+`LATMapDataset.read` reads them back as a `LATMapDataset`, `gammapy.datasets.MapDataset.read` as
+a plain `~gammapy.datasets.MapDataset`.
+"""
+import logging
+
+import numpy as np
+import gammapy.datasets.map as gammapy_map
+from gammapy.datasets import MapDataset
+from gammapy.irf import EDispKernelMap, PSFMap
+from gammapy.maps import Map
+from gammapy.modeling.models import DatasetModels, FoVBackgroundModel
+from gammapy.utils.compilation import get_fit_statistics_compiled
+from gammapy.utils.fits import LazyFitsData
+
+from ..irf.kernel import LATEDispKernelMap, LATPSFMap
+from .evaluator import LATMapEvaluator
+
+__all__ = ["LATMapDataset"]
+
+log = logging.getLogger(__name__)
+
+_COMPONENTS = ("spectral_model", "spatial_model", "temporal_model")
+
+
+class _LATIRFData(LazyFitsData):
+    """Lazy FITS data descriptor that turns Gammapy's `~gammapy.irf.PSFMap` and
+    `~gammapy.irf.EDispKernelMap` into `LATPSFMap` and `LATEDispKernelMap`."""
+
+    @staticmethod
+    def _convert(value):
+        if type(value) is PSFMap:
+            return LATPSFMap.from_psf_map(value)
+        if type(value) is EDispKernelMap:
+            return LATEDispKernelMap.from_edisp_kernel_map(value)
+        return value
+
+    def __get__(self, instance, objtype):
+        value = super().__get__(instance, objtype)
+        if instance is None:
+            return value
+        converted = self._convert(value)
+        if converted is not value and self.name in instance.__dict__:
+            instance.__dict__[self.name] = converted
+        return converted
+
+    def __set__(self, instance, value):
+        super().__set__(instance, self._convert(value))
+
+
+def _signature(model):
+    """The component objects of a model: its parameters are resolved again if one is replaced."""
+    return tuple(getattr(model, name, None) for name in _COMPONENTS)
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+class _Component:
+    """One model of the dataset: its evaluator, parameters and last prediction."""
+
+    __slots__ = ("evaluator", "model", "signature", "parameters", "values", "fixed", "npred", "data", "slices")
+
+    def __init__(self, evaluator):
+        self.evaluator = evaluator
+        self.model = evaluator.model
+        self.signature = None
+        self.parameters = None
+        self.values = None
+        self.fixed = None
+        self.npred = None
+        self.data = None
+        self.slices = None
+
+    def resolve(self):
+        signature = _signature(self.model)
+        if self.parameters is None or not _same(signature, self.signature):
+            self.signature = signature
+            self.parameters = list(self.model.parameters)
+            self.values = None
+
+
+class _NpredState:
+    """Fixed and variable predicted counts of a `LATMapDataset` (see the module docstring)."""
+
+    def __init__(self, dataset):
+        self.evaluators = dataset._evaluators
+        self.components = [_Component(evaluator) for evaluator in self.evaluators.values()]
+        self.fixed_sum = None
+        self.total = None
+
+    def _evaluate(self, dataset, component, context):
+        evaluator = component.evaluator
+        if evaluator.needs_update:
+            if "mask_image" not in context:
+                context["mask_image"] = dataset.mask_image
+            evaluator.update(dataset.exposure, dataset.psf, dataset.edisp, dataset._geom, context["mask_image"])
+        component.npred = component.data = component.slices = None
+        if evaluator.contributes:
+            npred = evaluator.compute_npred()
+            data = np.asarray(npred.quantity.to_value(""), dtype=np.float64)
+            if not np.all(np.isfinite(data)):
+                data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+            component.npred = npred
+            component.data = data
+            component.slices = evaluator.stack_slices(dataset._geom, npred)
+
+    @staticmethod
+    def _add(total, component):
+        if component.npred is None:
+            return
+        if component.slices is None:
+            total.stack(component.npred)
+        elif component.slices[0] is Ellipsis:
+            np.add(total.data, component.data, out=total.data)
+        else:
+            parent, child = component.slices
+            total.data[parent] += component.data[child]
+
+    def signal(self, dataset):
+        """Predicted signal counts (`~gammapy.maps.Map`, owned by the state: do not modify)."""
+        regroup = self.fixed_sum is None
+        fixed_changed = []
+        variable = []
+        for component in self.components:
+            component.resolve()
+            parameters = component.parameters
+            values = [p.value for p in parameters]
+            fixed = all(p.frozen for p in parameters)
+            changed = values != component.values
+            if changed:
+                component.values = values
+            if fixed != component.fixed:
+                regroup = True
+                component.fixed = fixed
+            if fixed:
+                if changed:
+                    fixed_changed.append(component)
+            else:
+                variable.append((component, changed))
+
+        context = {}
+        if regroup or fixed_changed:
+            for component in fixed_changed:
+                self._evaluate(dataset, component, context)
+            fixed_sum = Map.from_geom(dataset._geom, dtype=float)
+            for component in self.components:
+                if component.fixed:
+                    self._add(fixed_sum, component)
+            self.fixed_sum = fixed_sum
+
+        for component, changed in variable:
+            if changed:
+                self._evaluate(dataset, component, context)
+
+        if self.total is None:
+            self.total = Map.from_geom(dataset._geom, dtype=float)
+        total = self.total
+        total.data[...] = self.fixed_sum.data
+        for component, _ in variable:
+            self._add(total, component)
+        return total
+
+
+class LATMapDataset(MapDataset):
+    """Map dataset of LAT data with an incremental likelihood (see the module docstring).
+
+    The parameters are those of `~gammapy.datasets.MapDataset`. Made by
+    `~gammapy_lat.makers.LATMapDatasetMaker` (through `~gammapy_lat.makers.create_lat_map_dataset`);
+    any `~gammapy.datasets.MapDataset` can be turned into one with `from_map_dataset`.
+
+    Examples
+    --------
+    >>> from gammapy.datasets import MapDataset
+    >>> from gammapy_lat.datasets import LATMapDataset
+    >>> dataset = LATMapDataset.read("lat-dataset.fits.gz")  # doctest: +SKIP
+    >>> dataset = LATMapDataset.from_map_dataset(MapDataset.read("lat-dataset.fits.gz"))  # doctest: +SKIP
+    """
+
+    psf = _LATIRFData(cache=True)
+    edisp = _LATIRFData(cache=True)
+
+    def __init__(self, *args, **kwargs):
+        self._npred_state = None
+        self._stat_inputs = None
+        super().__init__(*args, **kwargs)
+
+    def __getstate__(self):
+        # caches are rebuilt on first use (copies, pickling to worker processes)
+        state = self.__dict__.copy()
+        state["_npred_state"] = None
+        state["_stat_inputs"] = None
+        return state
+
+    @classmethod
+    def from_map_dataset(cls, dataset, name=None):
+        """`LATMapDataset` with the maps, masks, models and meta data of a `~gammapy.datasets.MapDataset`.
+
+        The maps are shared, not copied.
+
+        Parameters
+        ----------
+        dataset : `~gammapy.datasets.MapDataset`
+            Dataset (not a `~gammapy.datasets.MapDatasetOnOff`).
+        name : str, optional
+            Name of the new dataset (default: the same name).
+
+        Returns
+        -------
+        dataset : `LATMapDataset`
+        """
+        if isinstance(dataset, cls) and name in (None, dataset.name):
+            return dataset
+        if dataset.tag != "MapDataset":
+            raise TypeError(f"LATMapDataset.from_map_dataset needs a MapDataset, got {dataset.tag}")
+        new = cls(
+            counts=dataset.counts,
+            exposure=dataset.exposure,
+            background=dataset.background,
+            psf=dataset.psf,
+            edisp=dataset.edisp,
+            mask_safe=dataset.mask_safe,
+            mask_fit=dataset.mask_fit,
+            gti=dataset.gti,
+            meta_table=dataset.meta_table,
+            name=name or dataset.name,
+            meta=dataset.meta,
+            stat_type=dataset.stat_type,
+        )
+        if dataset.models is not None:
+            new.models = dataset.models
+        return new
+
+    # ------------------------------------------------------------------ models
+    @property
+    def models(self):
+        """Models set on the dataset (`~gammapy.modeling.models.DatasetModels`)."""
+        return self._models
+
+    @models.setter
+    def models(self, models):
+        self._evaluators = {}
+        self._npred_state = None
+        if models is not None:
+            models = DatasetModels(models)
+            models = models.select(datasets_names=self.name)
+            psf = self._psf_kernel if models else None
+            for model in models:
+                if not isinstance(model, FoVBackgroundModel):
+                    self._evaluators[model.name] = LATMapEvaluator(
+                        model=model,
+                        psf=psf,
+                        evaluation_mode=gammapy_map.EVALUATION_MODE,
+                        gti=self.gti,
+                        use_cache=gammapy_map.USE_NPRED_CACHE,
+                    )
+        self._models = models
+
+    # ------------------------------------------------------------------ prediction
+    def _signal(self):
+        state = self._npred_state
+        if state is None or state.evaluators is not self._evaluators:
+            state = self._npred_state = _NpredState(self)
+        return state.signal(self)
+
+    def npred_signal(self, model_names=None, stack=True):
+        """Predicted signal counts (see `~gammapy.datasets.MapDataset.npred_signal`).
+
+        The sum over all models comes from the incremental prediction; a selection of models
+        or ``stack=False`` uses Gammapy's evaluation (with the same evaluators and caches).
+        """
+        if model_names is not None or not stack or not gammapy_map.USE_NPRED_CACHE:
+            return super().npred_signal(model_names=model_names, stack=stack)
+        return self._signal().copy()
+
+    def npred(self):
+        """Total predicted source and background counts (`~gammapy.maps.Map`)."""
+        if not gammapy_map.USE_NPRED_CACHE:
+            return super().npred()
+        npred_total = self._signal().copy()
+        if self.background:
+            npred_total += self.npred_background()
+        npred_total.data[npred_total.data < 0.0] = 0
+        return npred_total
+
+    # ------------------------------------------------------------------ statistic
+    def _cash_inputs(self):
+        """Masked counts and the mask of the Cash statistic, prepared once and checked per call."""
+        counts = self.counts
+        masks = (self.mask_safe, self.mask_fit)
+        cached = self._stat_inputs
+        if cached is not None:
+            counts_ref, counts_data, masks_ref, masks_data, values, index = cached
+            if (
+                counts_ref is counts
+                and all(a is b for a, b in zip(masks_ref, masks))
+                and np.array_equal(counts_data, counts.data)
+                and all(m is None or np.array_equal(d, m.data) for m, d in zip(masks, masks_data))
+            ):
+                return values, index
+        mask = self.mask
+        if mask is not None:
+            index = mask.data.astype("bool")
+            values = counts.data[index].astype(float)
+        else:
+            index = None
+            values = counts.data.astype(float).ravel()
+        masks_data = tuple(None if m is None else m.data.copy() for m in masks)
+        self._stat_inputs = (counts, counts.data.copy(), masks, masks_data, values, index)
+        return values, index
+
+    def stat_sum(self):
+        """Total statistic given the current model parameters (Cash: from the incremental prediction)."""
+        if self.stat_type != "cash" or not gammapy_map.USE_NPRED_CACHE:
+            return super().stat_sum()
+        counts, index = self._cash_inputs()
+        signal = self._signal().data
+        if self.background:
+            npred = signal + self.npred_background().data
+        else:
+            npred = signal
+        if index is not None:
+            npred = npred[index]
+        else:
+            npred = npred.ravel().copy()
+        npred[npred < 0.0] = 0
+        return get_fit_statistics_compiled()["cash_sum_compiled"](counts, npred)
