@@ -15,12 +15,24 @@ The predicted counts are those of Gammapy's evaluator (same steps, same order of
 import numpy as np
 import scipy.signal
 import astropy.units as u
+from astropy.utils import lazyproperty
 from gammapy.datasets.evaluator import MapEvaluator
 from gammapy.maps import Map, WcsNDMap
+from gammapy.modeling.models import TemplateNPredModel
 
 from ..irf.kernel import LATPSFKernel
 
-__all__ = ["LATMapEvaluator", "convolve_kernel_planes"]
+__all__ = ["LATMapEvaluator", "convolve_kernel_planes", "model_signature"]
+
+# attributes holding the components of Gammapy models (SkyModel, TemplateNPredModel,
+# FoVBackgroundModel), read from the instance dictionary (model attribute access is slow)
+_COMPONENTS = ("_spectral_model", "_spatial_model", "_temporal_model")
+
+
+def model_signature(model):
+    """The component objects of a model: its parameters must be resolved again if one is replaced."""
+    attributes = object.__getattribute__(model, "__dict__")
+    return tuple(attributes.get(name) for name in _COMPONENTS)
 
 #: Images with at most this many non-zero pixels are convolved by adding shifted kernels.
 SPARSE_PIXELS_MAX = 16
@@ -107,6 +119,72 @@ class LATMapEvaluator(MapEvaluator):
         self._stack_slices = None
         self._spatial_exposure = None
         self._n_flux_evaluations = 0
+        self._parameters_resolved = None
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def _parameter_list(self):
+        """Parameters of the model, resolved once (again if a component is replaced)."""
+        signature = model_signature(self.model)
+        resolved = self._parameters_resolved
+        if resolved is None or not all(a is b for a, b in zip(signature, resolved[0])):
+            if resolved is not None:
+                # another component: the norm may be elsewhere, the caches are stale
+                del self._norm_idx
+                self.reset_cache_properties()
+                self._cached_parameter_values = None
+                self._cached_parameter_values_previous = None
+                self._cached_parameter_values_spatial = None
+            resolved = self._parameters_resolved = (signature, list(self.model.parameters))
+        return resolved[1]
+
+    def _parameter_values(self):
+        return np.array([p.value for p in self._parameter_list], dtype=np.float64)
+
+    @property
+    def parameters_changed(self):
+        """Parameters changed."""
+        values = self._parameter_values()
+        changed = ~np.all(self._cached_parameter_values == values)
+        if changed:
+            self._cached_parameter_values = values
+        return changed
+
+    @property
+    def parameter_norm_only_changed(self):
+        """Only norm parameter changed."""
+        norm_only_changed = False
+        idx = self._norm_idx
+        values = self._parameter_values()
+        if idx is not None and self._computation_cache is not None:
+            changed = self._cached_parameter_values_previous != values
+            norm_only_changed = np.count_nonzero(changed) == 1 and changed[idx]
+        if not norm_only_changed:
+            self._cached_parameter_values_previous = values
+        return norm_only_changed
+
+    def renorm(self):
+        """Ratio of the norm to its value at the last full evaluation."""
+        return self._parameter_values()[self._norm_idx] / self._cached_parameter_values_previous[self._norm_idx]
+
+    @lazyproperty
+    def _compute_npred(self):
+        """Compute npred (Gammapy's, with the norm-only change done without map arithmetic)."""
+        cache = self._computation_cache
+        idx = self._norm_idx
+        if (
+            self.use_cache
+            and cache is not None
+            and idx is not None
+            and not isinstance(self.model, TemplateNPredModel)
+            and self._cached_parameter_values_previous is not None
+        ):
+            values = self._parameter_values()
+            previous = self._cached_parameter_values_previous
+            changed = previous != values
+            if values[idx] != 0 and np.count_nonzero(changed) == 1 and changed[idx]:
+                return Map.from_geom(cache.geom, data=cache.data * (values[idx] / previous[idx]), unit=cache.unit)
+        return MapEvaluator._compute_npred.fget(self)
 
     @property
     def psf_width(self):

@@ -17,17 +17,12 @@ longer rebuilds the models per evaluation.
 """
 from gammapy.datasets import Datasets
 
+from .evaluator import model_signature as _signature
+
 __all__ = ["stat_sum", "install", "uninstall", "GAMMAPY_STAT_SUM"]
 
 #: Gammapy's own `Datasets.stat_sum`.
 GAMMAPY_STAT_SUM = Datasets.stat_sum
-
-_COMPONENTS = ("spectral_model", "spatial_model", "temporal_model")
-
-
-def _signature(model):
-    return tuple(getattr(model, name, None) for name in _COMPONENTS)
-
 
 def _same(a, b):
     return len(a) == len(b) and all(x is y for x, y in zip(a, b))

@@ -35,13 +35,11 @@ from gammapy.utils.compilation import get_fit_statistics_compiled
 from gammapy.utils.fits import LazyFitsData
 
 from ..irf.kernel import LATEDispKernelMap, LATPSFMap
-from .evaluator import LATMapEvaluator
+from .evaluator import LATMapEvaluator, model_signature as _signature
 
 __all__ = ["LATMapDataset"]
 
 log = logging.getLogger(__name__)
-
-_COMPONENTS = ("spectral_model", "spatial_model", "temporal_model")
 
 
 class _LATIRFData(LazyFitsData):
@@ -67,11 +65,6 @@ class _LATIRFData(LazyFitsData):
 
     def __set__(self, instance, value):
         super().__set__(instance, self._convert(value))
-
-
-def _signature(model):
-    """The component objects of a model: its parameters are resolved again if one is replaced."""
-    return tuple(getattr(model, name, None) for name in _COMPONENTS)
 
 
 def _same(a, b):
@@ -105,11 +98,15 @@ class _Component:
 class _NpredState:
     """Fixed and variable predicted counts of a `LATMapDataset` (see the module docstring)."""
 
+    #: Incremental updates of the total between two full sums.
+    RESUM_EVERY = 100
+
     def __init__(self, dataset):
         self.evaluators = dataset._evaluators
         self.components = [_Component(evaluator) for evaluator in self.evaluators.values()]
         self.fixed_sum = None
         self.total = None
+        self.updates = 0
 
     def _evaluate(self, dataset, component, context):
         evaluator = component.evaluator
@@ -128,19 +125,30 @@ class _NpredState:
             component.slices = evaluator.stack_slices(dataset._geom, npred)
 
     @staticmethod
-    def _add(total, component):
+    def _add(total, component, data=None, subtract=False):
+        """Add (or subtract) the prediction of a component into ``total``."""
         if component.npred is None:
             return
         if component.slices is None:
             total.stack(component.npred)
-        elif component.slices[0] is Ellipsis:
-            np.add(total.data, component.data, out=total.data)
+            return
+        data = component.data if data is None else data
+        parent, child = component.slices
+        ufunc = np.subtract if subtract else np.add
+        if parent is Ellipsis:
+            ufunc(total.data, data, out=total.data)
         else:
-            parent, child = component.slices
-            total.data[parent] += component.data[child]
+            view = total.data[parent]
+            ufunc(view, data[child], out=view)
 
     def signal(self, dataset):
-        """Predicted signal counts (`~gammapy.maps.Map`, owned by the state: do not modify)."""
+        """Predicted signal counts (`~gammapy.maps.Map`, owned by the state: do not modify).
+
+        The total is the fixed sum plus the variable components. When a variable component
+        changes, its old prediction is subtracted and the new one added; the total is summed
+        again from its parts every `RESUM_EVERY` such updates (and whenever the fixed sum
+        changes), so that rounding cannot accumulate.
+        """
         regroup = self.fixed_sum is None
         fixed_changed = []
         variable = []
@@ -162,6 +170,7 @@ class _NpredState:
                 variable.append((component, changed))
 
         context = {}
+        resum = self.total is None or self.updates >= self.RESUM_EVERY
         if regroup or fixed_changed:
             for component in fixed_changed:
                 self._evaluate(dataset, component, context)
@@ -170,17 +179,33 @@ class _NpredState:
                 if component.fixed:
                     self._add(fixed_sum, component)
             self.fixed_sum = fixed_sum
+            resum = True
 
-        for component, changed in variable:
-            if changed:
-                self._evaluate(dataset, component, context)
+        changed = [component for component, is_changed in variable if is_changed]
+        previous = [(c.npred, c.data, c.slices) for c in changed]
+        for component in changed:
+            self._evaluate(dataset, component, context)
+        if not resum:
+            for component, (npred, _, slices) in zip(changed, previous):
+                if npred is None or component.npred is None or slices is None or component.slices is not slices:
+                    resum = True
+                    break
 
-        if self.total is None:
-            self.total = Map.from_geom(dataset._geom, dtype=float)
+        if resum:
+            if self.total is None:
+                self.total = Map.from_geom(dataset._geom, dtype=float)
+            total = self.total
+            total.data[...] = self.fixed_sum.data
+            for component, _ in variable:
+                self._add(total, component)
+            self.updates = 0
+            return total
+
         total = self.total
-        total.data[...] = self.fixed_sum.data
-        for component, _ in variable:
+        for component, (_, data, _) in zip(changed, previous):
+            self._add(total, component, data=data, subtract=True)
             self._add(total, component)
+            self.updates += 1
         return total
 
 
@@ -307,43 +332,51 @@ class LATMapDataset(MapDataset):
 
     # ------------------------------------------------------------------ statistic
     def _cash_inputs(self):
-        """Masked counts and the mask of the Cash statistic, prepared once and checked per call."""
+        """Counts of the Cash statistic, prepared once and checked (not recomputed) per call.
+
+        Returns the flat indices of the fitted bins with and without counts, and the counts of
+        the former.
+        """
         counts = self.counts
         masks = (self.mask_safe, self.mask_fit)
         cached = self._stat_inputs
         if cached is not None:
-            counts_ref, counts_data, masks_ref, masks_data, values, index = cached
+            counts_ref, counts_data, masks_ref, masks_data, inputs = cached
             if (
                 counts_ref is counts
                 and all(a is b for a, b in zip(masks_ref, masks))
                 and np.array_equal(counts_data, counts.data)
                 and all(m is None or np.array_equal(d, m.data) for m, d in zip(masks, masks_data))
             ):
-                return values, index
+                return inputs
         mask = self.mask
-        if mask is not None:
-            index = mask.data.astype("bool")
-            values = counts.data[index].astype(float)
-        else:
-            index = None
-            values = counts.data.astype(float).ravel()
+        data = counts.data.ravel()
+        fitted = np.ones(data.shape, dtype=bool) if mask is None else mask.data.astype("bool").ravel()
+        positive = fitted & (data > 0)
+        index_positive = np.flatnonzero(positive)
+        index_zero = np.flatnonzero(fitted & ~positive)
+        inputs = (index_positive, index_zero, data[index_positive].astype(float))
         masks_data = tuple(None if m is None else m.data.copy() for m in masks)
-        self._stat_inputs = (counts, counts.data.copy(), masks, masks_data, values, index)
-        return values, index
+        self._stat_inputs = (counts, counts.data.copy(), masks, masks_data, inputs)
+        return inputs
 
     def stat_sum(self):
-        """Total statistic given the current model parameters (Cash: from the incremental prediction)."""
+        """Total statistic given the current model parameters.
+
+        The Cash statistic is Gammapy's (the same compiled function, the same truncation of the
+        predicted counts), with the logarithm computed only in bins with counts:
+        :math:`2 \\sum_{n_i = 0} \\mu_i + C(n_i > 0)`.
+        """
         if self.stat_type != "cash" or not gammapy_map.USE_NPRED_CACHE:
             return super().stat_sum()
-        counts, index = self._cash_inputs()
-        signal = self._signal().data
+        index_positive, index_zero, counts = self._cash_inputs()
+        npred = self._signal().data.ravel()
         if self.background:
-            npred = signal + self.npred_background().data
-        else:
-            npred = signal
-        if index is not None:
-            npred = npred[index]
-        else:
-            npred = npred.ravel().copy()
-        npred[npred < 0.0] = 0
-        return get_fit_statistics_compiled()["cash_sum_compiled"](counts, npred)
+            npred = npred + self.npred_background().data.ravel()
+        compiled = get_fit_statistics_compiled()
+        truncation = compiled["TRUNCATION_VALUE"]
+        zero = np.take(npred, index_zero)
+        np.maximum(zero, truncation, out=zero)
+        positive = np.take(npred, index_positive)
+        np.maximum(positive, 0.0, out=positive)
+        return 2 * zero.sum() + compiled["cash_sum_compiled"](counts, positive)
