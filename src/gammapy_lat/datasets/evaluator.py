@@ -12,17 +12,24 @@
 
 The predicted counts are those of Gammapy's evaluator (same steps, same order of the IRFs).
 """
+import logging
+
 import numpy as np
 import scipy.signal
 import astropy.units as u
+from astropy.nddata import NoOverlapError
 from astropy.utils import lazyproperty
+import gammapy.datasets.evaluator as gammapy_evaluator
 from gammapy.datasets.evaluator import MapEvaluator
+from gammapy.irf import PSFKernel
 from gammapy.maps import Map, WcsNDMap
-from gammapy.modeling.models import TemplateNPredModel
+from gammapy.modeling.models import SkyModel, TemplateNPredModel
 
 from ..irf.kernel import LATPSFKernel
 
 __all__ = ["LATMapEvaluator", "convolve_kernel_planes", "model_signature"]
+
+log = logging.getLogger(__name__)
 
 # attributes holding the components of Gammapy models (SkyModel, TemplateNPredModel,
 # FoVBackgroundModel), read from the instance dictionary (model attribute access is slow)
@@ -120,6 +127,7 @@ class LATMapEvaluator(MapEvaluator):
         self._spatial_exposure = None
         self._n_flux_evaluations = 0
         self._parameters_resolved = None
+        self._geom_frame = None
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -200,9 +208,77 @@ class LATMapEvaluator(MapEvaluator):
             return "energy" in self.psf.geom.axes.names
         return super().apply_psf_after_edisp
 
+    @lazyproperty
+    def position(self):
+        """Latest evaluation position, in the frame of the dataset geometry."""
+        position = self.model.position
+        frame = getattr(self._geom_frame, "frame", None)
+        if frame is not None and position is not None:
+            try:
+                position = position.transform_to(frame)
+            except (ValueError, TypeError):
+                pass
+        return position
+
+    def _contributes(self, mask, margin):
+        """`SkyModel.contributes` at `position` (in the frame of the mask)."""
+        if not isinstance(self.model, SkyModel):
+            return self.model.contributes(mask=mask, margin=margin)
+        margin = u.Quantity(margin)
+        if not mask.geom.is_image:
+            mask = mask.reduce_over_axes(func=np.logical_or)
+        if mask.geom.is_region and mask.geom.region is not None:
+            if mask.geom.is_all_point_sky_regions:
+                return True
+            geom = mask.geom.to_wcs_geom()
+            mask = geom.region_mask([mask.geom.region])
+        try:
+            width = 2 * self.model.evaluation_radius + gammapy_evaluator.CUTOUT_MARGIN + margin
+            cutout = mask.cutout(position=self.position, width=width)
+            return bool(np.any(cutout.data))
+        except (NoOverlapError, ValueError):
+            return False
+
     def update(self, exposure, psf, edisp, geom, mask):
-        """Update the evaluator (see `~gammapy.datasets.MapEvaluator.update`)."""
-        super().update(exposure, psf, edisp, geom, mask)
+        """Update the evaluator (as `~gammapy.datasets.MapEvaluator.update`)."""
+        del self.position
+        del self.cutout_width
+        self._geom_frame = geom
+        self._geom_reco_axis = geom.axes["energy"]
+
+        del self._edisp_diagonal
+        if edisp:
+            self.edisp = edisp.get_edisp_kernel(position=self.position, energy_axis=geom.axes["energy"])
+            del self._edisp_diagonal
+
+        if psf and self.model.spatial_model and not (isinstance(self.psf, PSFKernel) and psf.has_single_spatial_bin):
+            energy_name = psf.energy_name
+            geom_psf = geom if energy_name == "energy" else exposure.geom
+            if self.use_psf_containment(geom=geom_psf):
+                energy_values = geom_psf.axes[energy_name].center.reshape((-1, 1, 1))
+                kwargs = {energy_name: energy_values, "rad": geom.region.radius}
+                self.psf_containment = psf.containment(**kwargs)
+            else:
+                self.psf = psf.get_psf_kernel(
+                    position=self.position,
+                    geom=geom_psf,
+                    containment=gammapy_evaluator.PSF_CONTAINMENT,
+                    max_radius=gammapy_evaluator.PSF_MAX_RADIUS,
+                )
+
+        self.exposure = exposure
+        if self.evaluation_mode == "local":
+            self.contributes = self._contributes(mask=mask, margin=self.psf_width)
+            if self.contributes and not self._contributes(mask=mask, margin=0 * u.deg):
+                log.warning(
+                    f"Model {self.model.name} is outside the target geom but contributes inside through the psf."
+                    "This contribution cannot be estimated precisely."
+                    "Consider extending the dataset geom and/or the masked margin in the mask_fit."
+                )
+            if self.contributes and not self.geom.is_region:
+                self.exposure = exposure._cutout_view(position=self.position, width=self.cutout_width, odd_npix=True)
+
+        self.reset_cache_properties()
         self._stack_slices = None
         self._spatial_exposure = None
         self._n_flux_evaluations = 0
@@ -210,6 +286,11 @@ class LATMapEvaluator(MapEvaluator):
     def reset_cache_properties(self):
         """Reset cached properties."""
         super().reset_cache_properties()
+        self._spatial_exposure = None
+
+    def release_spatial(self):
+        """Drop the cached PSF-convolved spatial flux (it is recomputed when needed)."""
+        del self._compute_flux_spatial
         self._spatial_exposure = None
 
     @property

@@ -123,6 +123,10 @@ class _NpredState:
             component.npred = npred
             component.data = data
             component.slices = evaluator.stack_slices(dataset._geom, npred)
+            if component.fixed:
+                # a frozen model is evaluated again only if it changes: keep its counts, not
+                # its PSF-convolved spatial cube (recomputed if needed)
+                evaluator.release_spatial()
 
     @staticmethod
     def _add(total, component, data=None, subtract=False):

@@ -60,10 +60,11 @@ class PSFKernelCache:
     ----------
     max_bytes : int
         Memory budget of the cached kernels. When it is exceeded, the least recently used
-        kernels are dropped. Default is 512 MB.
+        kernels are dropped. Default is 256 MB (a kernel of the LAT PSF on 0.2 deg pixels with
+        48 true-energy planes takes about 2 MB).
     """
 
-    def __init__(self, max_bytes=512 * 2**20):
+    def __init__(self, max_bytes=256 * 2**20):
         self.max_bytes = int(max_bytes)
         self._items = OrderedDict()
         self._grids = OrderedDict()
@@ -140,15 +141,16 @@ def containment_radius_profile(profile, rad_axis, fraction, factor=20):
         PSF values (sr-1) of shape (..., n_rad).
     rad_axis : `~gammapy.maps.MapAxis`
         Separation axis of the profile.
-    fraction : float
-        Containment fraction.
+    fraction : float or list of float
+        Containment fraction(s).
     factor : int
         Upsampling factor of the separation axis.
 
     Returns
     -------
-    radius : `~numpy.ndarray`
-        Radii (deg), shape of ``profile`` without its last axis.
+    radius : `~numpy.ndarray` or list of `~numpy.ndarray`
+        Radii (deg), shape of ``profile`` without its last axis (one array per fraction if
+        ``fraction`` is a list).
     """
     rc = rad_axis.center.to_value("deg")
     width = rad_axis.bin_width.to_value("deg")
@@ -160,7 +162,9 @@ def containment_radius_profile(profile, rad_axis, fraction, factor=20):
     weight = (rad - nodes[idx]) / (nodes[idx + 1] - nodes[idx])
     values = cumsum[..., idx] * (1 - weight) + cumsum[..., idx + 1] * weight
     values[..., (rad < nodes[0]) | (rad > nodes[-1])] = 0
-    return rad[np.argmin(np.abs(values - fraction), axis=-1)]
+    if np.ndim(fraction) == 0:
+        return rad[np.argmin(np.abs(values - fraction), axis=-1)]
+    return [rad[np.argmin(np.abs(values - f), axis=-1)] for f in fraction]
 
 
 def _interp_extrapolate(x, xp, fp):
@@ -282,6 +286,23 @@ def _trim(image):
     return image[c - half : c + half + 1, c - half : c + half + 1].copy()
 
 
+def _mask_safe_image(irf_map):
+    """`mask_safe_image` of an IRF map, kept until the map is stacked or replaced."""
+    data = irf_map._irf_map.data
+    cached = irf_map.__dict__.get("_lat_mask_safe")
+    if cached is None or cached[0] is not data:
+        cached = (data, irf_map.mask_safe_image)
+        irf_map.__dict__["_lat_mask_safe"] = cached
+    return cached[1]
+
+
+class _StackMixin:
+    def stack(self, other, weights=None, nan_to_num=True):
+        """Stack IRF map with another one in place (see `~gammapy.irf.IRFMap.stack`)."""
+        self.__dict__.pop("_lat_mask_safe", None)
+        return super().stack(other, weights=weights, nan_to_num=nan_to_num)
+
+
 def _nearest_valid_pixel(irf_map, position):
     """Pixel (ix, iy) of an IRF map holding a position, or the nearest pixel with a response."""
     image = irf_map._irf_map.geom.to_image()
@@ -291,7 +312,7 @@ def _nearest_valid_pixel(irf_map, position):
     inside = np.isfinite(ix) and np.isfinite(iy) and 0 <= ix < nx and 0 <= iy < ny
     if inside and np.any(data[..., int(iy), int(ix)] > 0):
         return int(ix), int(iy)
-    mask = irf_map.mask_safe_image
+    mask = _mask_safe_image(irf_map)
     if not np.any(mask.data):
         return int(np.clip(np.nan_to_num(ix), 0, nx - 1)), int(np.clip(np.nan_to_num(iy), 0, ny - 1))
     log.warning(f"Position {position} is outside valid IRF map range, using nearest IRF defined within")
@@ -300,7 +321,7 @@ def _nearest_valid_pixel(irf_map, position):
     return ix, iy
 
 
-class LATEDispKernelMap(EDispKernelMap):
+class LATEDispKernelMap(_StackMixin, EDispKernelMap):
     """`~gammapy.irf.EDispKernelMap` reading the kernel of a position directly from its pixel.
 
     Parameters
@@ -346,7 +367,7 @@ class LATEDispKernelMap(EDispKernelMap):
         return EDispKernel(axes=geom.axes[["energy_true", "energy"]], data=self.edisp_map.data[..., iy, ix])
 
 
-class LATPSFMap(PSFMap):
+class LATPSFMap(_StackMixin, PSFMap):
     """`~gammapy.irf.PSFMap` with shared, cached PSF kernels per PSF-map pixel.
 
     Everything but `get_psf_kernel` is Gammapy's. See the module docstring.
@@ -441,12 +462,11 @@ def _profile_at(profile, energy_axis, energy):
 def _make_kernel(profile, rad_axis, energy_axis, geom, geom_key, containment, max_radius, precision_factor, cache):
     energy = geom.axes["energy_true"].center
     profile = _profile_at(profile, energy_axis, energy)
-    radii = containment_radius_profile(profile, rad_axis, containment)
+    radii, r68 = containment_radius_profile(profile, rad_axis, [containment, 0.68])
     if max_radius is None:
         max_radius = float(np.max(radii))
     else:
         radii = np.minimum(radii, max_radius)
-    r68 = containment_radius_profile(profile, rad_axis, 0.68)
     binsz = float(geom.pixel_scales.max().to_value("deg"))
     with np.errstate(divide="ignore"):
         factors = np.minimum(np.ceil(precision_factor / (2 * r68 / binsz)), PSF_MAX_OVERSAMPLING).astype(int)
