@@ -191,3 +191,54 @@ def test_npred_matches_gammapy_kernels(roi):
     # per energy bin within 0.5 %
     np.testing.assert_allclose(npred.data.sum(axis=(1, 2)), reference.data.sum(axis=(1, 2)), rtol=5e-3)
     assert dataset.stat_sum() == pytest.approx(plain.stat_sum(), rel=1e-4)
+
+
+def test_written_and_read_back(roi, tmp_path):
+    from gammapy_lat.analysis.products import read_datasets, write_datasets
+    from gammapy_lat.datasets import as_lat_dataset
+
+    dataset, models = roi
+    models = Models([models[name] for name in (PULSAR, "galactic", "isotropic")]).copy()
+    models["galactic"].filename = str(tmp_path / "galactic.fits")
+    datasets = Datasets([dataset])
+    datasets.models = models
+    expected = datasets.stat_sum()
+    # Gammapy's writer and reader: a plain MapDataset file
+    datasets.write(tmp_path / "gammapy" / "datasets.yaml", filename_models=tmp_path / "gammapy" / "models.yaml")
+    back = Datasets.read(tmp_path / "gammapy" / "datasets.yaml", filename_models=tmp_path / "gammapy" / "models.yaml")
+    assert type(back[0]) is MapDataset
+    assert fixes.GAMMAPY_STAT_SUM(back) == pytest.approx(expected, rel=1e-9)
+    # (a lazy read has no meta table, hence nothing that tells a LAT dataset)
+    back = Datasets.read(
+        tmp_path / "gammapy" / "datasets.yaml", filename_models=tmp_path / "gammapy" / "models.yaml", lazy=False
+    )
+    lat = Datasets([as_lat_dataset(back[0])])
+    assert isinstance(lat[0], LATMapDataset) and isinstance(lat[0].psf, LATPSFMap)
+    lat.models = back.models
+    assert lat.stat_sum() == pytest.approx(expected, rel=1e-9)
+    assert isinstance(LATMapDataset.read(tmp_path / "gammapy" / f"{dataset.name}.fits"), LATMapDataset)
+    # the runner's products
+    write_datasets(datasets, tmp_path / "runner")
+    runner = read_datasets(tmp_path / "runner")
+    assert isinstance(runner[0], LATMapDataset)
+    runner.models = models
+    assert runner.stat_sum() == pytest.approx(expected, rel=1e-9)
+
+
+def test_flux_points_as_plain(roi):
+    """FluxPointsEstimator (energy slices of the dataset, models copied and set again) gives the
+    flux points of the plain Gammapy dataset."""
+    from gammapy.estimators import FluxPointsEstimator
+
+    dataset, models = roi
+    names = [PULSAR, "3FGL J0534.5+2201s", "galactic", "isotropic"]
+    results = []
+    for data in (dataset, plain_datasets(dataset, Models([]))[0]):
+        datasets = Datasets([data])
+        datasets.models = Models([models[name] for name in names]).copy()
+        estimator = FluxPointsEstimator(energy_edges=[200, 2000, 20000] * u.MeV, source=PULSAR, selection_optional=["ul"])
+        results.append(estimator.run(datasets))
+    ours, plain = results
+    for quantity in ("norm", "norm_err", "norm_ul", "ts"):
+        np.testing.assert_allclose(getattr(ours, quantity).data, getattr(plain, quantity).data, rtol=1e-4)
+    assert np.all(ours.ts.data > 25)

@@ -155,6 +155,8 @@ def read_datasets(folder):
     from gammapy.datasets import DATASET_REGISTRY, Datasets
     from gammapy.modeling.models import Models
 
+    from ..datasets import as_lat_dataset
+
     folder = Path(folder)
     index = yaml.safe_load((folder / "datasets.yaml").read_text())
     datasets = Datasets()
@@ -164,7 +166,8 @@ def read_datasets(folder):
         if entry["type"] in ("SpectrumDataset", "SpectrumDatasetOnOff"):
             dataset = cls.read(path, format="gadf", name=entry["name"])
         else:
-            dataset = cls.read(path, name=entry["name"])
+            # LAT map datasets come back with the LAT likelihood
+            dataset = as_lat_dataset(cls.read(path, name=entry["name"]))
         datasets.append(dataset)
     if index.get("models"):
         datasets.models = Models.read(folder / index["models"])

@@ -6,8 +6,8 @@ PSF-map pixel). Importing this package also installs a local fix of Gammapy's
 `~gammapy.datasets.Datasets.stat_sum` (`gammapy_lat.datasets.fixes`).
 """
 from . import fixes
-from .map import LATMapDataset
+from .map import LATMapDataset, as_lat_dataset
 
 fixes.install()
 
-__all__ = ["LATMapDataset"]
+__all__ = ["LATMapDataset", "as_lat_dataset"]

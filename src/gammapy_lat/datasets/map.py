@@ -37,7 +37,7 @@ from gammapy.utils.fits import LazyFitsData
 from ..irf.kernel import LATEDispKernelMap, LATPSFMap
 from .evaluator import LATMapEvaluator, model_signature as _signature
 
-__all__ = ["LATMapDataset"]
+__all__ = ["LATMapDataset", "as_lat_dataset"]
 
 log = logging.getLogger(__name__)
 
@@ -384,3 +384,30 @@ class LATMapDataset(MapDataset):
         positive = np.take(npred, index_positive)
         np.maximum(positive, 0.0, out=positive)
         return 2 * zero.sum() + compiled["cash_sum_compiled"](counts, positive)
+
+
+def as_lat_dataset(dataset):
+    """A `LATMapDataset` on the maps of a LAT `~gammapy.datasets.MapDataset`, else the dataset itself.
+
+    A dataset is a LAT one when its ``meta_table`` says ``TELESCOP = GLAST`` (as written by
+    `~gammapy_lat.makers.LATMapDatasetMaker`). Use it on datasets read back with Gammapy's
+    readers, which return plain `~gammapy.datasets.MapDataset` objects (read them with
+    ``lazy=False``: a lazy read has no meta table), or read them with `LATMapDataset.read`.
+
+    Parameters
+    ----------
+    dataset : `~gammapy.datasets.Dataset`
+        Dataset.
+
+    Returns
+    -------
+    dataset : `LATMapDataset` or `~gammapy.datasets.Dataset`
+    """
+    if isinstance(dataset, LATMapDataset) or type(dataset) is not MapDataset:
+        return dataset
+    meta = dataset.meta_table
+    if meta is None or "TELESCOP" not in meta.colnames:
+        return dataset
+    if not all(str(value).strip().upper() == "GLAST" for value in np.ravel(meta["TELESCOP"])):
+        return dataset
+    return LATMapDataset.from_map_dataset(dataset)
