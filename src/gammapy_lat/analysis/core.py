@@ -268,10 +268,11 @@ class Analysis:
         return datasets
 
     def _make_fit(self):
-        from gammapy.modeling import Fit
+        from ..modeling import LATFit
 
         cfg = self.config.fit
-        return Fit(backend=cfg.backend, optimize_opts=dict(cfg.optimize_opts))
+        # MIGRAD strategy 0, then HESSE strategy 1 (optimize_opts may override the strategy)
+        return LATFit(backend=cfg.backend, optimize_opts=dict(cfg.optimize_opts))
 
     def fit(self, force=False):
         """Fit all datasets together with the shared models; products in ``<outdir>/fit/``."""

@@ -111,11 +111,11 @@ def run_demo(outdir="gammapy-lat-demo", caldb=None, synthetic=False, duration="3
     """
     from gammapy.datasets import Datasets
     from gammapy.maps import MapAxis, WcsGeom
-    from gammapy.modeling import Fit
     from regions import CircleSkyRegion
 
     from ..data import LATObservation
     from ..makers import LATMapDatasetMaker, LATSafeMaskMaker, create_lat_map_dataset
+    from ..modeling import LATFit
     from ..models import products
     from .config import SimulationConfig, resolve_irfs
     from .events import simulate_events
@@ -164,7 +164,7 @@ def run_demo(outdir="gammapy-lat-demo", caldb=None, synthetic=False, duration="3
     models = _fit_models(injected)
     datasets = Datasets([dataset])
     datasets.models = models
-    fit = Fit()
+    fit = LATFit()
     fit_result = fit.run(datasets)
     if not fit_result.success:
         log.warning("The fit did not converge: %s", fit_result.message)
