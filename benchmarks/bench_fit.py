@@ -148,7 +148,9 @@ def make_models(roi, dataset, free_radius_4fgl="4 deg"):
     extended = fermi / "LAT_extended_sources_16years"
     if roi == "crab3":
         spectral = PowerLawSpectralModel(index=2.2, amplitude="2e-7 cm-2 s-1 GeV-1", reference="1 GeV")
-        source = SkyModel(PointSpatialModel(lon_0=crab.ra, lat_0=crab.dec, frame="icrs"), spectral, name="crab")
+        source = SkyModel(
+            spectral_model=spectral, spatial_model=PointSpatialModel(lon_0=crab.ra, lat_0=crab.dec, frame="icrs"), name="crab"
+        )
         source.spatial_model.freeze()
         return Models([source] + backgrounds), "crab"
     if roi == "3fgl":
@@ -210,7 +212,30 @@ def light_curve_datasets(observation, dataset, n_bins=4):
     return datasets, models
 
 
-def run_path(roi, path, steps, plain_ncall, plain_full, free_radius_4fgl, strategy):
+def _profile(label, func, top=12):
+    """Run ``func`` under cProfile and print the functions with the largest cumulative time."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    result = func()
+    profiler.disable()
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+    total = stats.total_tt
+    print(f"--- profile: {label} (total {total:.2f} s under the profiler)")
+    rows = []
+    for (filename, line, name), (_, _, _, cumtime, _) in stats.stats.items():
+        short = "/".join(filename.split("/")[-3:])
+        rows.append((cumtime, f"{short}:{line}({name})"))
+    for cumtime, where in sorted(rows, reverse=True)[:top]:
+        print(f"    {cumtime:8.3f} s  {100 * cumtime / total:5.1f} %  {where}")
+    return result
+
+
+def run_path(roi, path, steps, plain_ncall, plain_full, free_radius_4fgl, strategy, profile=False):
     """All steps of one path on one ROI (in its own process). Returns a dict of figures."""
     import astropy.units as u
     from gammapy.datasets import Datasets
@@ -239,8 +264,17 @@ def run_path(roi, path, steps, plain_ncall, plain_full, free_radius_4fgl, strate
     datasets.models = models
 
     t = Timer()
-    out["stat_start"] = datasets.stat_sum()
+    out["stat_start"] = datasets.stat_sum() if not profile else _profile(f"{roi} {path}: first evaluation", datasets.stat_sum)
     out["first"] = t.stop()
+    if profile:
+        free = models.parameters.free_parameters
+
+        def evaluations():
+            for par in list(free) * 2:
+                par.value *= 1.0001
+                datasets.stat_sum()
+
+        _profile(f"{roi} {path}: {2 * len(free)} evaluations, one free parameter changed each", evaluations)
     if "eval" in steps:
         saved = [p.value for p in models.parameters]
         out["eval_unchanged"], out["eval_changed"] = per_evaluation(datasets)
@@ -400,11 +434,12 @@ def main():
     parser.add_argument("--plain-full", action="store_true", help="run the full plain fit and all its steps")
     parser.add_argument("--strategy", type=int, default=1, help="minuit strategy of the Fit() step")
     parser.add_argument("--free-radius-4fgl", default="4 deg")
+    parser.add_argument("--profile", action="store_true", help="cProfile the first evaluation and evaluations")
     args = parser.parse_args()
     steps = set(args.steps.split(","))
     print(f"load average before: {os.getloadavg()}")
     for roi in args.roi.split(","):
-        common = (steps, args.plain_ncall, args.plain_full, args.free_radius_4fgl, args.strategy)
+        common = (steps, args.plain_ncall, args.plain_full, args.free_radius_4fgl, args.strategy, args.profile)
         ours = in_process(roi, "ours", *common)
         plain = None if args.no_plain else in_process(roi, "plain", *common)
         report(ours, plain)
