@@ -144,6 +144,8 @@ def make_models(roi, dataset, free_radius_4fgl="4 deg"):
     crab = SkyCoord(83.6331, 22.0145, unit="deg")
     isotropic = create_isotropic_model(day / "iso_P8R2_SOURCE_V6_v06.txt", name="isotropic")
     backgrounds = [galactic_template(dataset), isotropic]
+    if roi == "crab3":
+        backgrounds[0].spectral_model.tilt.frozen = True
     fermi = data / "catalogs" / "fermi"
     extended = fermi / "LAT_extended_sources_16years"
     if roi == "crab3":

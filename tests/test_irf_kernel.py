@@ -143,3 +143,37 @@ def test_plane_convolution_as_gammapy(irf_dataset, spatial):
     scale = ref.data.max(axis=(1, 2), keepdims=True)
     assert np.abs(mine.data - ref.data).max() <= 1e-5 * scale.max()
     np.testing.assert_allclose(mine.data.sum(axis=(1, 2)), ref.data.sum(axis=(1, 2)), rtol=1e-5)
+
+
+def test_psf_kernel_of_a_healpix_psf_map(observation_hpx):
+    """A HEALPix PSF map (which Gammapy 2.1 cannot interpolate) gives the kernel of the HEALPix
+    pixel: Gammapy's kernel of a one-pixel WCS PSF map holding that pixel's PSF."""
+    dataset = observation_hpx
+    psf = dataset.psf
+    image = psf.psf_map.geom.to_image()
+    assert image.is_hpx and image.data_shape[-1] > 4
+    centre = image.get_coord().skycoord.flatten()[1]
+    geom = WcsGeom.create(skydir=centre, binsz=0.5, width=10, frame="icrs", axes=[dataset.exposure.geom.axes["energy_true"]])
+    kernel = psf.get_psf_kernel(geom, position=centre)
+    axes = psf.psf_map.geom.axes
+    one = WcsGeom.create(skydir=centre, binsz=5, npix=1, frame="icrs", axes=axes)
+    data = psf.psf_map.data[..., 1][..., None, None]
+    ref_map = PSFMap(Map.from_geom(one, data=data, unit=psf.psf_map.unit))
+    ref = ref_map.get_psf_kernel(geom, position=centre)
+    assert np.abs(kernel.psf_kernel_map.data - ref.data).max() <= 1e-6 * ref.data.max()
+
+
+@pytest.fixture(scope="module")
+def observation_hpx(crab_day, caldb_path):
+    from gammapy.maps import HpxGeom
+
+    from gammapy_lat.data import LATObservation
+    from gammapy_lat.makers import LATMapDatasetMaker, create_lat_map_dataset
+
+    obs = LATObservation.read(crab_day / "ft1.fits.gz", crab_day / "ft2.fits.gz")
+    axis = MapAxis.from_energy_bounds("200 MeV", "20 GeV", 5, name="energy")
+    geom = HpxGeom.create(nside=32, region="DISK(83.63,22.01,6)", frame="icrs", axes=[axis])
+    maker = LATMapDatasetMaker(
+        irf_name="P8R2_SOURCE_V6", caldb=caldb_path, ltcube=crab_day / "ltcube.fits.gz", selection=["exposure", "psf"]
+    )
+    return maker.run(create_lat_map_dataset(geom, binsz_irf=2, name="hpx"), obs)

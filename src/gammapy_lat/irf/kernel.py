@@ -16,6 +16,8 @@ three differences:
   LAT PSF varies by a few per cent over the 1-2 deg pixels of a PSF map);
 * separations are computed once per oversampling factor on the kernel grid and reused for all
   energies and all pixels (the grid depends only on the geometry);
+* it also serves HEALPix PSF maps (the kernel of the HEALPix pixel holding the position; Gammapy
+  2.1 cannot interpolate a HEALPix PSF map);
 * each energy plane is stored on its own square (`LATPSFKernel.planes`): high-energy planes are
   a few pixels wide instead of the width of the 100 MeV plane. The full Gammapy kernel map is
   made only if some code asks for `LATPSFKernel.psf_kernel_map`.
@@ -35,7 +37,7 @@ import numpy as np
 import astropy.units as u
 from astropy.coordinates import angular_separation
 from gammapy.irf import EDispKernel, EDispKernelMap, PSFKernel, PSFMap
-from gammapy.maps import Map, WcsGeom
+from gammapy.maps import HpxGeom, Map, WcsGeom
 from gammapy.utils.array import round_up_to_odd
 
 __all__ = [
@@ -303,22 +305,34 @@ class _StackMixin:
         return super().stack(other, weights=weights, nan_to_num=nan_to_num)
 
 
+def _pixel_index(image, position, clip=False):
+    """Data index (without the non-spatial axes) of the pixel holding a position, None outside."""
+    idx = image.coord_to_idx(position, clip=clip)
+    if image.is_hpx:
+        # HEALPix: coord_to_idx gives the all-sky pixel, the data are indexed by the map's own
+        idx = image.global_to_local(idx)
+    idx = tuple(int(np.ravel(i)[0]) for i in idx)
+    if any(i < 0 for i in idx):
+        return None
+    return idx[::-1]
+
+
 def _nearest_valid_pixel(irf_map, position):
-    """Pixel (ix, iy) of an IRF map holding a position, or the nearest pixel with a response."""
+    """Data index of the IRF-map pixel holding a position, or of the nearest pixel with a response.
+
+    The index (``(iy, ix)`` for WCS maps, ``(ipix,)`` for HEALPix maps) selects the pixel's response
+    as ``data[(Ellipsis,) + index]``.
+    """
     image = irf_map._irf_map.geom.to_image()
     data = irf_map._irf_map.data
-    nx, ny = image.npix[0][0], image.npix[1][0]
-    ix, iy = (np.round(np.ravel(p)[0]) for p in image.coord_to_pix(position))
-    inside = np.isfinite(ix) and np.isfinite(iy) and 0 <= ix < nx and 0 <= iy < ny
-    if inside and np.any(data[..., int(iy), int(ix)] > 0):
-        return int(ix), int(iy)
+    index = _pixel_index(image, position)
+    if index is not None and np.any(data[(Ellipsis,) + index] > 0):
+        return index
     mask = _mask_safe_image(irf_map)
     if not np.any(mask.data):
-        return int(np.clip(np.nan_to_num(ix), 0, nx - 1)), int(np.clip(np.nan_to_num(iy), 0, ny - 1))
+        return _pixel_index(image, position, clip=True)
     log.warning(f"Position {position} is outside valid IRF map range, using nearest IRF defined within")
-    nearest = mask.mask_nearest_position(position)
-    ix, iy = (int(np.round(np.ravel(p)[0])) for p in image.coord_to_pix(nearest))
-    return ix, iy
+    return _pixel_index(image, mask.mask_nearest_position(position), clip=True)
 
 
 class LATEDispKernelMap(_StackMixin, EDispKernelMap):
@@ -363,8 +377,8 @@ class LATEDispKernelMap(_StackMixin, EDispKernelMap):
             assert energy_axis == geom.axes["energy"]
         if position is None:
             position = geom.center_skydir
-        ix, iy = _nearest_valid_pixel(self, position)
-        return EDispKernel(axes=geom.axes[["energy_true", "energy"]], data=self.edisp_map.data[..., iy, ix])
+        index = _nearest_valid_pixel(self, position)
+        return EDispKernel(axes=geom.axes[["energy_true", "energy"]], data=self.edisp_map.data[(Ellipsis,) + index])
 
 
 class LATPSFMap(_StackMixin, PSFMap):
@@ -391,7 +405,11 @@ class LATPSFMap(_StackMixin, PSFMap):
 
     def _fast_kernels(self):
         geom = self.psf_map.geom
-        return isinstance(geom, WcsGeom) and self.energy_name == "energy_true" and geom.axes.names == ["rad", "energy_true"]
+        return (
+            isinstance(geom, (WcsGeom, HpxGeom))
+            and self.energy_name == "energy_true"
+            and geom.axes.names == ["rad", "energy_true"]
+        )
 
     def get_psf_kernel(self, geom, position=None, max_radius=None, containment=0.999, precision_factor=12):
         """PSF kernel of the PSF-map pixel holding ``position`` (cached, see the module docstring).
@@ -424,8 +442,8 @@ class LATPSFMap(_StackMixin, PSFMap):
             )
         if position is None:
             position = self.psf_map.geom.center_skydir
-        ix, iy = _nearest_valid_pixel(self, position)
-        profile = np.asarray(self.psf_map.quantity[..., iy, ix].to_value("sr-1"), dtype=np.float64)
+        index = _nearest_valid_pixel(self, position)
+        profile = np.asarray(self.psf_map.quantity[(Ellipsis,) + index].to_value("sr-1"), dtype=np.float64)
         rad_axis = self.psf_map.geom.axes["rad"]
         energy_axis = self.psf_map.geom.axes["energy_true"]
         digest = hashlib.blake2b(digest_size=16)
