@@ -77,7 +77,12 @@ class Timer:
         self.wall, self.cpu = time.perf_counter(), time.process_time()
 
     def stop(self):
-        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu, _peak_rss()
+
+
+def _peak_rss():
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def make_observation():
@@ -375,7 +380,7 @@ def in_process(*args):
 
 def _fmt(value):
     if isinstance(value, tuple):
-        return f"{value[1]:8.2f} s CPU ({value[0]:7.2f} s wall)"
+        return f"{value[1]:8.2f} s CPU ({value[0]:7.2f} s wall, peak {value[2]:5.0f} MiB)"
     return str(value)
 
 

@@ -288,9 +288,11 @@ class LATMapEvaluator(MapEvaluator):
         super().reset_cache_properties()
         self._spatial_exposure = None
 
-    def release_spatial(self):
-        """Drop the cached PSF-convolved spatial flux (it is recomputed when needed)."""
+    def release_caches(self):
+        """Drop the cached spatial flux and predicted counts (they are recomputed when needed)."""
         del self._compute_flux_spatial
+        del self._compute_npred
+        self._computation_cache = None
         self._spatial_exposure = None
 
     @property

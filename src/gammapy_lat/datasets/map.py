@@ -15,6 +15,7 @@ statistic) whose prediction is kept up to date instead of being rebuilt:
   `~gammapy.datasets.MapEvaluator` and its caches: a change of norm rescales the cached counts, a
   change of spectral shape reuses the PSF-convolved spatial part);
 * the counts and masks of the statistic are prepared once (checked, not recomputed, per call);
+* a frozen model keeps only its predicted counts (float32), not the evaluator's caches;
 * the PSF map is a `~gammapy_lat.irf.LATPSFMap`: kernels are made once per PSF-map pixel and
   shared by all sources and all copies of the dataset, and convolved plane by plane.
 
@@ -115,25 +116,33 @@ class _NpredState:
                 context["mask_image"] = dataset.mask_image
             evaluator.update(dataset.exposure, dataset.psf, dataset.edisp, dataset._geom, context["mask_image"])
         component.npred = component.data = component.slices = None
-        if evaluator.contributes:
-            npred = evaluator.compute_npred()
-            data = np.asarray(npred.quantity.to_value(""), dtype=np.float64)
-            if not np.all(np.isfinite(data)):
-                data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+        if not evaluator.contributes:
+            return
+        npred = evaluator.compute_npred()
+        data = np.asarray(npred.quantity.to_value(""), dtype=np.float64)
+        if not np.all(np.isfinite(data)):
+            data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+        component.slices = evaluator.stack_slices(dataset._geom, npred)
+        if component.slices is None:
+            # not a WCS cut-out: added with Gammapy's stacking
             component.npred = npred
+        if component.fixed and component.slices is not None:
+            # a frozen model is evaluated again only if it changes: keep its counts (float32),
+            # not the evaluator's caches (recomputed if needed)
+            component.data = data.astype(np.float32)
+            evaluator.release_caches()
+        else:
             component.data = data
-            component.slices = evaluator.stack_slices(dataset._geom, npred)
-            if component.fixed:
-                # a frozen model is evaluated again only if it changes: keep its counts, not
-                # its PSF-convolved spatial cube (recomputed if needed)
-                evaluator.release_spatial()
 
     @staticmethod
     def _add(total, component, data=None, subtract=False):
         """Add (or subtract) the prediction of a component into ``total``."""
-        if component.npred is None:
+        if component.data is None:
             return
         if component.slices is None:
+            # not a WCS cut-out: Gammapy's stacking (only ever added, the total is then re-summed)
+            if subtract:
+                raise ValueError("cannot subtract a prediction without its slices")
             total.stack(component.npred)
             return
         data = component.data if data is None else data
@@ -186,12 +195,12 @@ class _NpredState:
             resum = True
 
         changed = [component for component, is_changed in variable if is_changed]
-        previous = [(c.npred, c.data, c.slices) for c in changed]
+        previous = [(c.data, c.slices) for c in changed]
         for component in changed:
             self._evaluate(dataset, component, context)
         if not resum:
-            for component, (npred, _, slices) in zip(changed, previous):
-                if npred is None or component.npred is None or slices is None or component.slices is not slices:
+            for component, (data, slices) in zip(changed, previous):
+                if data is None or component.data is None or slices is None or component.slices is not slices:
                     resum = True
                     break
 
@@ -206,7 +215,7 @@ class _NpredState:
             return total
 
         total = self.total
-        for component, (_, data, _) in zip(changed, previous):
+        for component, (data, _) in zip(changed, previous):
             self._add(total, component, data=data, subtract=True)
             self._add(total, component)
             self.updates += 1

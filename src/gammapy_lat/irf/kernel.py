@@ -62,11 +62,11 @@ class PSFKernelCache:
     ----------
     max_bytes : int
         Memory budget of the cached kernels. When it is exceeded, the least recently used
-        kernels are dropped. Default is 256 MB (a kernel of the LAT PSF on 0.2 deg pixels with
-        48 true-energy planes takes about 2 MB).
+        kernels are dropped. Default is 128 MB (a kernel of the LAT PSF on 0.2 deg pixels with
+        48 true-energy planes takes about 2 MB; an ROI uses a few tens).
     """
 
-    def __init__(self, max_bytes=256 * 2**20):
+    def __init__(self, max_bytes=128 * 2**20):
         self.max_bytes = int(max_bytes)
         self._items = OrderedDict()
         self._grids = OrderedDict()
