@@ -17,7 +17,6 @@ from astropy.table import vstack
 from gammapy.datasets import Datasets, MapDataset
 from gammapy.makers.utils import ThetaSquaredTable
 from gammapy.maps import Map, MapAxis, WcsGeom
-from gammapy.modeling import Fit
 from gammapy.modeling.models import (
     Models,
     PointSpatialModel,
@@ -31,6 +30,7 @@ from ..errors import ConfigError
 from ..estimators import excess_map, light_curve, sed_points, ts_map
 from ..iact.theta2 import theta2_signal
 from ..makers.utils import energy_mask
+from ..modeling import LATFit
 from ..utils import atomic_output, folder_lock, write_fits_atomic
 from ..utils.hashing import content_hash, file_identity
 from .config import AnalysisConfig
@@ -282,7 +282,8 @@ class Analysis:
 
     def _make_fit(self):
         cfg = self.config.fit
-        return Fit(backend=cfg.backend, optimize_opts=dict(cfg.optimize_opts))
+        # MIGRAD strategy 0, then HESSE strategy 1 (optimize_opts may override the strategy)
+        return LATFit(backend=cfg.backend, optimize_opts=dict(cfg.optimize_opts))
 
     def fit(self, force=False):
         """Fit all datasets together with the shared models; products in ``<outdir>/fit/``."""

@@ -13,6 +13,7 @@ import yaml
 from gammapy.datasets import DATASET_REGISTRY, Datasets
 from gammapy.modeling.models import Models
 
+from ..datasets import as_lat_dataset
 from ..utils import atomic_output
 from ..utils.io import is_inside, write_models, write_table, write_yaml_atomic
 
@@ -132,6 +133,7 @@ def write_datasets(datasets, folder, checksum=False):
 def read_datasets(folder):
     """Read datasets written by `write_datasets`."""
 
+
     folder = Path(folder)
     index = yaml.safe_load((folder / "datasets.yaml").read_text())
     datasets = Datasets()
@@ -141,7 +143,8 @@ def read_datasets(folder):
         if entry["type"] in ("SpectrumDataset", "SpectrumDatasetOnOff"):
             dataset = cls.read(path, format="gadf", name=entry["name"])
         else:
-            dataset = cls.read(path, name=entry["name"])
+            # LAT map datasets come back with the LAT likelihood
+            dataset = as_lat_dataset(cls.read(path, name=entry["name"]))
         datasets.append(dataset)
     if index.get("models"):
         datasets.models = Models.read(folder / index["models"])

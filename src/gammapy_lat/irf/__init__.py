@@ -6,11 +6,14 @@
 * `make_exposure_map`, `make_psf_map` and `make_edisp_kernel_map` average the IRFs over the
   inclination angles of a `~gammapy_lat.livetime.LivetimeCube` for any Gammapy geometry
   (gtexpcube2, gtpsf and gtdrm equivalents).
+* `LATPSFMap` and `LATEDispKernelMap` are the Gammapy PSF and energy-dispersion maps with kernels
+  made once per IRF-map pixel and shared (`PSF_KERNEL_CACHE`).
 """
 from .aeff import LATEffectiveArea, LATEfficiencyFactor
 from .caldb import CALDB, EVENT_TYPE_BITS, parse_event_types
 from .core import LATEventTypeIRF, LATIRFs
 from .edisp import LATEnergyDispersion
+from .kernel import PSF_KERNEL_CACHE, LATEDispKernelMap, LATPSFKernel, LATPSFMap
 from .maps import RAD_AXIS_DEFAULT, exposure_weights, make_edisp_kernel_map, make_exposure_map, make_psf_map
 from .psf import LATPSF
 from .psf_pass6 import LATPass6PSF, read_psf
@@ -32,4 +35,8 @@ __all__ = [
     "make_edisp_kernel_map",
     "exposure_weights",
     "RAD_AXIS_DEFAULT",
+    "LATPSFMap",
+    "LATPSFKernel",
+    "LATEDispKernelMap",
+    "PSF_KERNEL_CACHE",
 ]

@@ -4,11 +4,11 @@ import logging
 import numpy as np
 from astropy import units as u
 from astropy.table import Table
-from gammapy.datasets import MapDataset
 from gammapy.makers import Maker
 from gammapy.maps import Map
 
 from ..data import bin_events
+from ..datasets import LATMapDataset
 from ..errors import LATDataError
 from ..irf import (
     RAD_AXIS_DEFAULT,
@@ -38,7 +38,7 @@ def create_lat_map_dataset(
     oversampling=DEFAULT_OVERSAMPLING,
     **kwargs,
 ):
-    """Empty reference `~gammapy.datasets.MapDataset` for LAT data.
+    """Empty reference `~gammapy_lat.datasets.LATMapDataset` for LAT data.
 
     Like `~gammapy.datasets.MapDataset.create`, with defaults suited to the LAT: the true-energy
     axis of `~gammapy_lat.makers.make_energy_axis_true`, the PSF separation axis of
@@ -64,7 +64,9 @@ def create_lat_map_dataset(
 
     Returns
     -------
-    dataset : `~gammapy.datasets.MapDataset`
+    dataset : `~gammapy_lat.datasets.LATMapDataset`
+        A `~gammapy.datasets.MapDataset` with the LAT likelihood; `LATMapDatasetMaker` returns
+        the same class.
     """
     if "energy" not in geom.axes.names:
         raise ValueError("The dataset geometry needs a reconstructed 'energy' axis")
@@ -73,7 +75,7 @@ def create_lat_map_dataset(
             geom.axes["energy"], edisp_bins=edisp_bins, oversampling=oversampling
         )
     binsz_irf = u.Quantity(2.0 if binsz_irf is None else binsz_irf, "deg")
-    dataset = MapDataset.create(
+    dataset = LATMapDataset.create(
         geom,
         energy_axis_true=energy_axis_true,
         binsz_irf=binsz_irf,

@@ -16,7 +16,6 @@ from astropy import units as u
 from astropy.table import Table
 from gammapy.datasets import Datasets
 from gammapy.maps import MapAxis, WcsGeom
-from gammapy.modeling import Fit
 from regions import CircleSkyRegion
 
 from .. import estimators as plotting
@@ -27,6 +26,7 @@ from ..makers import (
     LATSafeMaskMaker,
     create_lat_map_dataset,
 )
+from ..modeling import LATFit
 from ..observations import LATObservation
 from .config import SimulationConfig, resolve_irfs
 from .events import simulate_events
@@ -173,7 +173,7 @@ def run_demo(outdir="gammapy-lat-demo", caldb=None, synthetic=False, duration="3
     models = _fit_models(injected)
     datasets = Datasets([dataset])
     datasets.models = models
-    fit = Fit()
+    fit = LATFit()
     fit_result = fit.run(datasets)
     if not fit_result.success:
         log.warning("The fit did not converge: %s", fit_result.message)
