@@ -20,8 +20,8 @@ from gammapy_lat.irf.kernel import PSFKernelCache, containment_radius_profile
 
 @pytest.fixture(scope="module")
 def irf_dataset(crab_day, caldb_path):
-    from gammapy_lat.observations import LATObservation
     from gammapy_lat.makers import LATMapDatasetMaker, create_lat_map_dataset
+    from gammapy_lat.observations import LATObservation
 
     counts = Map.read(crab_day / "cntmap.fits.gz")
     axis = MapAxis.from_edges(counts.geom.axes["energy"].edges[::2], name="energy", interp="log")
@@ -167,8 +167,8 @@ def test_psf_kernel_of_a_healpix_psf_map(observation_hpx):
 def observation_hpx(crab_day, caldb_path):
     from gammapy.maps import HpxGeom
 
-    from gammapy_lat.observations import LATObservation
     from gammapy_lat.makers import LATMapDatasetMaker, create_lat_map_dataset
+    from gammapy_lat.observations import LATObservation
 
     obs = LATObservation.read(crab_day / "ft1.fits.gz", crab_day / "ft2.fits.gz")
     axis = MapAxis.from_energy_bounds("200 MeV", "20 GeV", 5, name="energy")
