@@ -6,11 +6,14 @@
 * `make_exposure_map`, `make_psf_map` and `make_edisp_kernel_map` average the IRFs over the
   inclination angles of a `~gammapy_lat.livetime.LivetimeCube` for any Gammapy geometry
   (gtexpcube2, gtpsf and gtdrm equivalents).
+* `UnbinnedExposureMap` (gtexpmap) and `gammapy_lat.irf.unbinned` hold the responses of the
+  unbinned likelihood: per-event densities and the exposure integral of an acceptance cone.
 """
 from .aeff import LATEffectiveArea, LATEfficiencyFactor
 from .caldb import CALDB, EVENT_TYPE_BITS, parse_event_types
 from .core import LATEventTypeIRF, LATIRFs
 from .edisp import LATEnergyDispersion
+from .expmap import UnbinnedExposureMap
 from .maps import RAD_AXIS_DEFAULT, exposure_weights, make_edisp_kernel_map, make_exposure_map, make_psf_map
 from .psf import LATPSF
 
@@ -29,4 +32,5 @@ __all__ = [
     "make_edisp_kernel_map",
     "exposure_weights",
     "RAD_AXIS_DEFAULT",
+    "UnbinnedExposureMap",
 ]
