@@ -109,6 +109,10 @@ def run_lat_block(block, config, maker_cls):
     from ..makers import LATSafeMaskMaker, create_isotropic_model, create_lat_map_dataset
 
     observation = read_lat_observation(block, config)
+    if block.likelihood == "unbinned":
+        from ._unbinned import run_unbinned_lat_block
+
+        return run_unbinned_lat_block(block, config, observation)
     geom = lat_geom(block)
     energy_true = block.geom.axes.energy_true.to_axis("energy_true")
     selection = ["counts", "exposure", "psf"] + (["edisp"] if block.edisp.enabled else [])

@@ -155,6 +155,8 @@ def read_datasets(folder):
     from gammapy.datasets import DATASET_REGISTRY, Datasets
     from gammapy.modeling.models import Models
 
+    from .. import datasets as _lat_datasets  # noqa: F401  (registers the LAT dataset types)
+
     folder = Path(folder)
     index = yaml.safe_load((folder / "datasets.yaml").read_text())
     datasets = Datasets()
