@@ -260,7 +260,7 @@ class EventGeometry:
     """
 
     def __init__(self, energy, direction, type_index, scz, scx, live_fraction, time=None):
-        self.energy = u.Quantity(energy, "MeV").ravel()
+        self.energy = u.Quantity(energy, "MeV", dtype=float).ravel()
         n = self.energy.size
         self.direction = np.asarray(direction, dtype=float).reshape(n, 3)
         self.type_index = np.asarray(type_index, dtype=int).reshape(n)
