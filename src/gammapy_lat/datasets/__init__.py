@@ -10,7 +10,9 @@ from .unbinned import (
     UnbinnedLATDatasetMaker,
     add_diffuse_responses,
     diffuse_response_label,
+    compute_diffuse_responses,
     read_diffuse_responses,
+    split_diffuse_response_label,
 )
 
 __all__ = [
@@ -19,6 +21,8 @@ __all__ = [
     "add_diffuse_responses",
     "diffuse_response_label",
     "read_diffuse_responses",
+    "compute_diffuse_responses",
+    "split_diffuse_response_label",
 ]
 
 if UnbinnedLATDataset not in DATASET_REGISTRY:

@@ -65,6 +65,7 @@ __all__ = [
     "read_diffuse_responses",
     "add_diffuse_responses",
     "compute_diffuse_responses",
+    "split_diffuse_response_label",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,16 @@ def diffuse_response_label(irf_name, source_name):
     return f"{irf}__{source_name}".lower()
 
 
+def split_diffuse_response_label(label):
+    """IRF name and source name of a gtdiffrsp label (``"p6_v3_diffuse__eg_v02"`` ->
+    ``("p6_v3_diffuse", "eg_v02")``); labels of the older ``<irfs>::<source>`` form are accepted."""
+    for sep in ("__", "::"):
+        if sep in label:
+            irf, name = label.split(sep, 1)
+            return irf, name
+    raise LATDataError(f"Diffuse-response label {label!r} names no IRF (expected '<irfs>__<source>')")
+
+
 def read_diffuse_responses(events):
     """Diffuse-response columns of an event list: label -> values.
 
@@ -96,7 +107,7 @@ def read_diffuse_responses(events):
     Parameters
     ----------
     events : `~gammapy_lat.data.LATEventList`
-        Events.
+        Events (or any object with the ``EVENTS`` ``header`` and ``table``).
 
     Returns
     -------
@@ -104,22 +115,23 @@ def read_diffuse_responses(events):
         Label (e.g. ``"p6_v3_diffuse__eg_v02"``) -> float64 array, one value per event.
     """
     header = events.header
+    source = getattr(events, "source", "events")
     out = {}
     try:
         ndifrsp = int(header.get("NDIFRSP", 0))
     except (TypeError, ValueError):
-        raise LATFileError(f"{events.source}: NDIFRSP={header.get('NDIFRSP')!r} is not an integer") from None
+        raise LATFileError(f"{source}: NDIFRSP={header.get('NDIFRSP')!r} is not an integer") from None
     for i in range(ndifrsp):
         label = str(header.get(f"DIFRSP{i}", "NONE")).strip()
         column = f"DIFRSP{i}"
         if label.upper() == "NONE":
             continue
         if column not in events.table.colnames:
-            raise LATFileError(f"{events.source}: header labels {column}={label!r} but the column {column} is missing")
+            raise LATFileError(f"{source}: header labels {column}={label!r} but the column {column} is missing")
         values = np.asarray(events.table[column], dtype=float)
         if values.ndim != 1:
             raise LATFileError(
-                f"{events.source}: column {column} ({label}) holds energy-dispersion parameters, not one response per event"
+                f"{source}: column {column} ({label}) holds energy-dispersion parameters, not one response per event"
             )
         out[label.lower()] = values
     return out
