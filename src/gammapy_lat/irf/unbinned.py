@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 # Fine separation grid (rad) of the PSF cumulative distributions: 0, then log-spaced to pi.
 _RHO = np.concatenate([[0.0], np.geomspace(1e-6, np.pi, 900)])
+# Step in cos(theta) of the PSF derivative of the per-event sky integrals.
+_DCOS = 0.01
 # Number of events or positions handled at once (bounds the temporary arrays to ~100 MB).
 _CHUNK_POINTS = 400_000
 
@@ -509,7 +511,8 @@ class EventResponse:
         """Per-event diffuse response: the sky integral of intensity x Aeff x PSF (gtdiffrsp).
 
         The integral runs over a polar grid about each event direction (see the class
-        parameters) with the effective area and PSF at the inclination of every grid direction.
+        parameters), with the effective area and the PSF at the inclination of every grid
+        direction (the PSF linear in cos θ about the event's, see the code).
 
         Parameters
         ----------
@@ -547,7 +550,16 @@ class EventResponse:
                 scz, scx = geo.scz[sel][:, None, None, :], geo.scx[sel][:, None, None, :]
                 cth, phi = _instrument_angles(vec, scz, scx)
                 e3 = energy[:, None, None]
-                value = self._aeff(comp, e3, cth, phi) * self._psf(comp, e3, cth, rho[:, :, None])
+                # the PSF varies slowly with the inclination: linear in cos(theta) about that of
+                # the event direction (exact inside a CALDB grid cell), from three evaluations
+                # per separation instead of one per grid direction
+                c0 = self.event_costheta[sel][:, None]
+                e2 = energy[:, None]
+                psf0 = self._psf(comp, e2, c0, rho)
+                hi, lo = np.minimum(c0 + _DCOS, 1.0), np.maximum(c0 - _DCOS, -1.0)
+                slope = (self._psf(comp, e2, hi, rho) - self._psf(comp, e2, lo, rho)) / (hi - lo)
+                psf = psf0[:, :, None] + slope[:, :, None] * (cth - c0[:, :, None])
+                value = self._aeff(comp, e3, cth, phi) * np.maximum(psf, 0.0)
                 value *= np.broadcast_to(np.asarray(intensity(vec, np.broadcast_to(e3, cth.shape)), float), cth.shape)
                 out[sel] = np.einsum("mrp,mr->m", value, w_rho) * (2 * np.pi / self.n_psi)
         return out * self.efficiency
