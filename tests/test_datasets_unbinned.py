@@ -348,6 +348,29 @@ def test_extended_source_limits(unbinned):
     assert np.percentile(np.abs(ratio - 1), 90) < 0.05
 
 
+def test_energy_dependent_template_equals_its_model(unbinned):
+    """A map cube (energy axis) sampling a 0.3 deg Gaussian gives the Gaussian's densities and
+    predicted counts (template and energy-dependent paths)."""
+    gauss = GaussianSpatialModel(lon_0=CRAB.ra, lat_0=CRAB.dec, sigma="0.3 deg")
+    axis = MapAxis.from_nodes([100, 3000, 100000] * u.MeV, name="energy_true", interp="log")
+    geom = WcsGeom.create(skydir=CRAB, binsz=0.02, width=3.2, frame="icrs", axes=[axis])
+    coords = geom.to_image().get_coord()
+    image = gauss(coords.lon, coords.lat).to_value("sr-1")
+    cube = Map.from_geom(geom, data=np.repeat(image[None], 3, axis=0), unit="sr-1")
+    spectrum = PowerLawSpectralModel(index=2.2, amplitude="3e-10 cm-2 s-1 MeV-1", reference="1 GeV")
+    model = SkyModel(spectrum.copy(), gauss, name="gauss")
+    template = SkyModel(spectrum.copy(), TemplateSpatialModel(cube, normalize=False), name="cube")
+    dataset = unbinned.copy(name="template")
+    dataset.models = Models([model, template])
+    ev = dataset.evaluators
+    assert ev["cube"].energy_dependent and ev["cube"].is_compact
+    np.testing.assert_allclose(ev["cube"].npred(), ev["gauss"].npred(), rtol=0.01)
+    near = dataset.events.direction @ unit_vectors(CRAB.ra.deg, CRAB.dec.deg) > np.cos(np.radians(1.5))
+    ratio = ev["cube"].density()[near] / ev["gauss"].density()[near]
+    assert np.median(ratio) == pytest.approx(1, abs=0.01)
+    assert np.percentile(np.abs(ratio - 1), 90) < 0.03
+
+
 def test_energy_dispersion_npred_matches_binned(observation, ltcube, caldb_path):
     """With energy dispersion, the Crab's predicted counts per reconstructed-energy bin equal those
     of a binned dataset with the gtdrm-like kernel map (Gammapy's evaluation) within 3 %."""

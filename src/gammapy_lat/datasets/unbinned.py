@@ -502,7 +502,8 @@ class _UnbinnedEvaluator:
                 out += response.integrate_around_events(intensity, mask=narrow)
             if np.any(~narrow):
                 if self.energy_dependent:
-                    values = self.intensity(points[None, :, :], geo.energy_mev[:, None])
+                    def values(energy_mev):
+                        return self.intensity(points[None, :, :], energy_mev)
                 else:
                     values = self.intensity(points)
                 out += response.integrate_over_points(points, solid_angle, values, mask=~narrow)

@@ -580,8 +580,9 @@ class EventResponse:
             ICRS unit vectors ``(q, 3)`` of the sample points.
         weights : `~numpy.ndarray`
             Solid angle of each point (sr), ``(q,)``.
-        values : `~numpy.ndarray`
-            Intensity at the points, ``(q,)`` or ``(n, q)`` (energy-dependent models).
+        values : `~numpy.ndarray` or callable
+            Intensity at the points, ``(q,)``, or a callable ``values(energy_mev)`` returning
+            ``(m, q)`` for events of energies ``(m, 1)`` (energy-dependent models).
         mask : `~numpy.ndarray`, optional
             Events to compute (default all).
 
@@ -593,7 +594,8 @@ class EventResponse:
         geo = self.geometry
         out = np.zeros(len(geo))
         todo = np.ones(len(geo), bool) if mask is None else np.asarray(mask, bool)
-        values = np.asarray(values, float)
+        if not callable(values):
+            values = np.asarray(values, float)
         chunk = max(1, _CHUNK_POINTS // max(1, len(points)))
         for _, comp, idx in self._types():
             idx = idx[todo[idx]]
@@ -603,7 +605,7 @@ class EventResponse:
                 cth, phi = _instrument_angles(points[None, :, :], geo.scz[sel][:, None, :], geo.scx[sel][:, None, :])
                 sep = _separation(geo.direction[sel][:, None, :], points[None, :, :])
                 value = self._aeff(comp, e2, cth, phi) * self._psf(comp, e2, cth, sep)
-                vals = values[sel] if values.ndim == 2 else values[None, :]
+                vals = np.asarray(values(e2), float) if callable(values) else values[None, :]
                 out[sel] = np.sum(value * vals * weights[None, :], axis=1)
         return out * self.efficiency
 
