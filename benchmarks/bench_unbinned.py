@@ -22,7 +22,6 @@ import logging
 import os
 import time
 
-import numpy as np
 import astropy.units as u
 from astropy.coordinates import SkyCoord
 from gammapy.maps import MapAxis
