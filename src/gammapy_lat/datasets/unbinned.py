@@ -71,6 +71,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _DENSITY_UNIT = u.Unit("s-1 MeV-1 sr-1")
+# Smallest predicted number of events per bin (Gammapy's cash TRUNCATION_VALUE).
+_NPRED_TRUNCATION = 1e-25
 # Models whose spatial extent is below this radius are integrated on a grid about the source.
 _COMPACT_RADIUS = 10 * u.deg
 
@@ -911,12 +913,14 @@ class UnbinnedLATDataset(Dataset):
         bins = self._bin_mask
         if not np.any(bins):
             return 0.0
-        npred = 0.0
+        npred = np.zeros(self.energy_axis.nbin)
         density = np.zeros(self.n_events)
         for evaluator in self._evaluators.values():
             dens, counts = evaluator.evaluate()
             density += dens
-            npred += np.sum(counts[bins])
+            npred += counts
+        # as Gammapy's cash statistic: a negative prediction counts as (almost) zero
+        npred = np.sum(np.maximum(npred[bins], _NPRED_TRUNCATION))
         use = bins[self._event_bin]
         if not np.any(use):
             return float(2 * npred)
