@@ -233,9 +233,9 @@ def test_flux_points_and_ts_match_binned(unbinned_fit, binned_fit):
     from gammapy_lat.models.products import source_ts
 
     edges = [200, 1000, 5000, 20000] * u.MeV
+    unbinned, binned = _without_covariance(unbinned_fit), _without_covariance(binned_fit)
     tables = []
-    for dataset, optional in ((unbinned_fit, ["ul"]), (binned_fit, [])):
-        dataset = _without_covariance(dataset)
+    for dataset, optional in ((unbinned, ["ul"]), (binned, [])):
         estimator = FluxPointsEstimator(energy_edges=edges, source="crab", selection_optional=optional)
         tables.append(estimator.run([dataset]).to_table(sed_type="dnde"))
     ub, b = tables
@@ -248,8 +248,8 @@ def test_flux_points_and_ts_match_binned(unbinned_fit, binned_fit):
     np.testing.assert_allclose(np.sqrt(ub["ts"]), np.sqrt(b["ts"]), atol=1)
     # TS of the Crab (refit of the backgrounds without it): the instantaneous PSF of each event
     # makes the unbinned TS a little larger; the significances agree within 1 sigma
-    ts_ub = source_ts(Datasets([unbinned_fit]), ["crab"])["crab"]
-    ts_b = source_ts(Datasets([binned_fit]), ["crab"])["crab"]
+    ts_ub = source_ts(Datasets([unbinned]), ["crab"])["crab"]
+    ts_b = source_ts(Datasets([binned]), ["crab"])["crab"]
     assert abs(np.sqrt(ts_ub) - np.sqrt(ts_b)) < 1, (ts_ub, ts_b)
     assert ts_ub > 200
 
