@@ -116,6 +116,58 @@ def test_diffrsp_cli(crab_day, caldb_path, tmp_path):
     assert result.exit_code != 0 and "input event file" in result.output
 
 
+def test_diffrsp_cli_map_cube(crab_day, caldb_path, tmp_path):
+    """A MapCubeFunction source (the Galactic intensity of the Crab day's gtsrcmaps map, written as
+    an FSSC map cube) next to the isotropic one: its column over the isotropic column is the
+    PSF-smoothed cube intensity at the event, as for the DIFRSP columns of the Fermitools."""
+    from gammapy.maps import Map
+
+    counts = Map.read(crab_day / "cntmap.fits.gz")
+    with fits.open(crab_day / "srcmap.fits.gz") as h:
+        eb = h["EBOUNDS"].data
+        edges = np.append(eb["E_MIN"], eb["E_MAX"][-1]) / 1000.0
+        srcmap = h["Galactic_diffuse"].data.astype(float)
+    bexp = Map.read(crab_day / "binned_expmap.fits.gz")
+    image = counts.geom.to_image()
+    coords = image.get_coord().skycoord
+    expo = np.array([bexp.interp_by_coord({"skycoord": coords, "energy_true": e * u.MeV}) for e in edges])
+    intensity = srcmap / (expo * image.solid_angle().to_value("sr")[None])
+    primary = fits.PrimaryHDU(data=intensity.astype(np.float32), header=image.wcs.to_header())
+    primary.header["BUNIT"] = "photons/cm^2/s/MeV/sr"
+    energies = fits.BinTableHDU.from_columns([fits.Column("Energy", "D", array=edges)], name="ENERGIES")
+    fits.HDUList([primary, energies]).writeto(tmp_path / "cube.fits")
+    xml = tmp_path / "model.xml"
+    text = ISO_XML.format(iso=crab_day / "iso_P8R2_SOURCE_V6_v06.txt").replace(
+        "</source_library>",
+        """  <source type="DiffuseSource" name="gal_test">
+    <spectrum type="ConstantValue"><parameter scale="1" name="Value" min="0" max="10" value="1" free="1"/></spectrum>
+    <spatialModel type="MapCubeFunction" file="cube.fits">
+      <parameter scale="1" name="Normalization" min="0.001" max="1000" value="1" free="0"/>
+    </spatialModel>
+  </source>
+</source_library>""",
+    )
+    xml.write_text(text)
+    out = tmp_path / "ft1_difrsp.fits"
+    args = ["diffrsp", "--evfile", str(crab_day / "ft1.fits.gz"), "--scfile", str(crab_day / "ft2.fits.gz"),
+            "--srcmdl", str(xml), "--irfs", "P8R2_SOURCE_V6", "--caldb", str(caldb_path), "--outfile", str(out)]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    responses = read_diffuse_responses(read_events(out))
+    assert list(responses) == ["p8r2_source_v6__iso_test", "p8r2_source_v6__gal_test"]
+    events = read_events(out)
+    energy = events.energy.to_value("MeV")
+    implied = responses["p8r2_source_v6__gal_test"] / responses["p8r2_source_v6__iso_test"]
+    cube = Map.from_geom(image.to_cube([MapAxis.from_nodes(edges * u.MeV, name="energy_true", interp="log")]),
+                         data=intensity, unit="MeV-1 cm-2 s-1 sr-1")
+    at_events = cube.interp_by_coord({"skycoord": events.radec, "energy_true": energy * u.MeV},
+                                     values_scale="log")
+    inside = (events.radec.separation(image.center_skydir) < 7 * u.deg) & (energy < 2000)
+    ratio = implied[inside] / at_events[inside]
+    assert inside.sum() > 300
+    assert np.median(ratio) == pytest.approx(1, abs=0.05)
+
+
 def test_runner_unbinned_block(shared_path, tmp_path, monkeypatch):
     """The shipped LAT config with likelihood: unbinned: one unbinned dataset, fit, flux points,
     report; products read back and the second run is up to date."""

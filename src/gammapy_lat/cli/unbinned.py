@@ -129,7 +129,14 @@ def diffrsp_command(evfile, scfile, srcmdl, irfs, evtype, caldb, outfile, clobbe
     irf_set = LATIRFs.from_caldb(irf_name, mask, caldb=caldb, psf=True, edisp=False)
     selected = events.select(evtype=mask, allow_empty=True) if mask != (events.dss.evtype or 3) else events
     spacecraft = read_spacecraft(scfile, time_range=(events.gti_start[0], events.gti_stop[-1]))
-    models = read_xml_models(srcmdl)
+    cone = events.dss.cone
+    geom = None
+    if cone is not None and cone[2] < 60:
+        from gammapy.maps import WcsGeom
+
+        # map cubes cut out around the events: the per-event integrals reach the PSF's 99.9 % radius
+        geom = WcsGeom.create(skydir=(cone[0], cone[1]), frame="icrs", binsz=1.0, width=2 * (cone[2] + 30.0))
+    models = read_xml_models(srcmdl, geom=geom)
     responses = compute_diffuse_responses(selected, spacecraft, irf_set, models)
     if not responses:
         click.echo(f"{srcmdl} has no diffuse source: nothing to compute")
