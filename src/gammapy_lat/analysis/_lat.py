@@ -22,6 +22,7 @@ from ..makers import (
     create_lat_map_dataset,
 )
 from ..observations import LATDataStore
+from ._unbinned import run_unbinned_lat_block
 
 __all__ = [
     "run_lat_block",
@@ -169,10 +170,12 @@ def run_lat_block(block, config):
     datasets : `~gammapy.datasets.Datasets`
         With the components' isotropic models.
     """
+    observation = lat_observation(block, config)
+    if block.likelihood == "unbinned":
+        return run_unbinned_lat_block(block, config, observation)
     maker = lat_components_maker(block)
     for component in maker.components:
         if component.isodiff is not None:
             component.isodiff = config.resolve_path(component.isodiff)
-    observation = lat_observation(block, config)
     log.info(f"{block.name}: {len(observation.lat_events)} events, {len(maker.components)} component(s)")
     return maker.run(lat_reference_dataset(block), observation)

@@ -646,9 +646,12 @@ class LATDatasetsConfig(BaseConfig):
     psf: LATPSFConfig = LATPSFConfig()
     safe_mask: LATSafeMaskConfig = LATSafeMaskConfig()
     fit_range: EnergyRangeConfig = EnergyRangeConfig()
+    likelihood: Literal["binned", "unbinned"] = "binned"
 
     @model_validator(mode="after")
     def _check(self):
+        if self.likelihood == "unbinned" and not self.selection.roi.is_set:
+            raise ValueError("likelihood: unbinned needs selection.roi (the acceptance cone of the events)")
         if not self.geom.wcs.skydir.is_set:
             if not self.selection.roi.is_set:
                 raise ValueError("give geom.wcs.skydir or selection.roi (the map centre)")

@@ -134,6 +134,8 @@ def read_datasets(folder):
     """Read datasets written by `write_datasets`."""
 
 
+    from .. import datasets as _lat_datasets  # noqa: F401  (registers the LAT dataset types)
+
     folder = Path(folder)
     index = yaml.safe_load((folder / "datasets.yaml").read_text())
     datasets = Datasets()

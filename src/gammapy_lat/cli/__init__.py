@@ -27,6 +27,8 @@ COMMANDS = {
     "expcube": ("expcube", "expcube_command", "Compute an exposure cube (gtexpcube2)."),
     "psf": ("expcube", "psf_command", "Compute the livetime-averaged PSF (gtpsf)."),
     "drm": ("expcube", "drm_command", "Compute the energy-dispersion matrix (gtdrm)."),
+    "expmap": ("unbinned", "expmap_command", "Exposure map of the unbinned likelihood (gtexpmap)."),
+    "diffrsp": ("unbinned", "diffrsp_command", "Diffuse responses of the events (gtdiffrsp)."),
     "simulate": ("simulate", "simulate_command", "Simulate FT1/FT2 files."),
     "run": ("analysis", "run_command", "Run an analysis from a YAML config."),
     "config": ("analysis", "config_command", "Write a commented template config."),

@@ -8,11 +8,14 @@
   (gtexpcube2, gtpsf and gtdrm equivalents).
 * `LATPSFMap` and `LATEDispKernelMap` are the Gammapy PSF and energy-dispersion maps with kernels
   made once per IRF-map pixel and shared (`PSF_KERNEL_CACHE`).
+* `UnbinnedExposureMap` (gtexpmap) and `gammapy_lat.irf.unbinned` hold the responses of the
+  unbinned likelihood: per-event densities and the exposure integral of an acceptance cone.
 """
 from .aeff import LATEffectiveArea, LATEfficiencyFactor
 from .caldb import CALDB, EVENT_TYPE_BITS, parse_event_types
 from .core import LATEventTypeIRF, LATIRFs
 from .edisp import LATEnergyDispersion
+from .expmap import UnbinnedExposureMap
 from .kernel import PSF_KERNEL_CACHE, LATEDispKernelMap, LATPSFKernel, LATPSFMap
 from .maps import RAD_AXIS_DEFAULT, exposure_weights, make_edisp_kernel_map, make_exposure_map, make_psf_map
 from .psf import LATPSF
@@ -39,4 +42,5 @@ __all__ = [
     "LATPSFKernel",
     "LATEDispKernelMap",
     "PSF_KERNEL_CACHE",
+    "UnbinnedExposureMap",
 ]

@@ -15,6 +15,7 @@ from .components import EVTYPE_PARTITIONS, LATComponent, LATComponentsMaker
 from .map import LATMapDatasetMaker, create_lat_map_dataset
 from .reduce import LATDatasetsMaker
 from .safe import LATSafeMaskMaker
+from .unbinned import UnbinnedLATDatasetMaker
 from .utils import check_geom_in_cone, make_energy_axis_true
 
 __all__ = [
@@ -25,11 +26,12 @@ __all__ = [
     "LATComponentsMaker",
     "EVTYPE_PARTITIONS",
     "LATDatasetsMaker",
+    "UnbinnedLATDatasetMaker",
     "make_energy_axis_true",
     "check_geom_in_cone",
 ]
 
-for _cls in (LATMapDatasetMaker, LATSafeMaskMaker, LATComponentsMaker, LATDatasetsMaker):
+for _cls in (LATMapDatasetMaker, LATSafeMaskMaker, LATComponentsMaker, LATDatasetsMaker, UnbinnedLATDatasetMaker):
     if _cls not in MAKER_REGISTRY:
         MAKER_REGISTRY.append(_cls)
 
